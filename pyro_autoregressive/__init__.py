@@ -1,0 +1,26 @@
+"""Autoregressive neural networks as exact Pyro distributions."""
+
+from . import heads
+from .distribution import AutoregressiveDistribution
+from .layout import ImageLayout, PermutedLayout, SequenceLayout, StepLayout
+from .model import AutoregressiveModel
+from .models import MADE
+from .persistence import load, save
+from .sampling import IncrementalState, NaiveState
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MADE",
+    "AutoregressiveDistribution",
+    "AutoregressiveModel",
+    "ImageLayout",
+    "IncrementalState",
+    "NaiveState",
+    "PermutedLayout",
+    "SequenceLayout",
+    "StepLayout",
+    "heads",
+    "load",
+    "save",
+]

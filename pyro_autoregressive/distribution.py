@@ -1,0 +1,336 @@
+"""``AutoregressiveDistribution``: an autoregressive network as a Pyro distribution."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from pyro.distributions import TorchDistribution
+from torch.distributions import constraints
+
+from .layout import StepLayout
+from .sampling import NaiveState, ancestral_sample
+
+if TYPE_CHECKING:
+    from .model import AutoregressiveModel
+
+__all__ = ["AutoregressiveDistribution"]
+
+
+class AutoregressiveDistribution(TorchDistribution):
+    r"""The exact density of an autoregressive model, as a Pyro distribution.
+
+    .. math:: p(x \mid c) = \prod_{i=1}^{S} p(x_i \mid x_{<i}, c)
+
+    ``log_prob`` evaluates every factor in one teacher-forced pass of the network;
+    ``sample`` draws the steps one after the other (ancestral sampling), with the
+    model's incremental state (``cache=True``) or by rerunning the whole network
+    on the event buffer at every step (``cache=False``, the reference).
+
+    Made by ``model.condition(context, local_context=..., length=...)``, not
+    directly. ``batch_shape`` is the batch of the contexts (``()`` without them),
+    ``event_shape`` the model's: ``(C, H, W)``, ``(T,)`` or ``(D,)``.
+
+    Example::
+
+        >>> import torch, pyro_autoregressive as par
+        >>> made = par.MADE(5, par.heads.Categorical(4), hidden_sizes=(16,), context_size=2)
+        >>> d = made.condition(torch.randn(3, 2))
+        >>> d.batch_shape, d.event_shape
+        (torch.Size([3]), torch.Size([5]))
+        >>> x = d.sample((7,))
+        >>> d.log_prob(x).shape
+        torch.Size([7, 3])
+    """
+
+    arg_constraints: ClassVar[dict[str, constraints.Constraint]] = {}  # contexts are checked in __init__
+
+    def __init__(
+        self,
+        model: AutoregressiveModel,
+        context: torch.Tensor | None = None,
+        local_context: torch.Tensor | None = None,
+        *,
+        layout: StepLayout,
+        validate_args: bool | None = None,
+    ) -> None:
+        self.model = model
+        self.layout = layout
+        self.temperature = 1.0
+        self.prefix: torch.Tensor | None = None  # (*B', n, C) steps, or None
+        context_batch = _check_context(model, context)
+        local_batch = _check_local_context(model, layout, local_context)
+        try:
+            batch_shape = torch.broadcast_shapes(context_batch, local_batch)
+        except RuntimeError:
+            raise ValueError(
+                f"local_context: its batch shape {tuple(local_batch)} does not broadcast with the batch "
+                f"shape {tuple(context_batch)} of context"
+            ) from None
+        self.context = None if context is None else context.expand(batch_shape + context.shape[-1:])
+        self.local_context = None
+        if local_context is not None:
+            event_dims = local_context.dim() - len(local_batch)
+            self.local_context = local_context.expand(batch_shape + local_context.shape[-event_dims:])
+        super().__init__(batch_shape, layout.event_shape, validate_args=validate_args)
+        if self._validate_args:
+            for name, value in (("context", self.context), ("local_context", self.local_context)):
+                if value is not None and not torch.isfinite(value).all():
+                    raise ValueError(f"{name}: expected finite values, got NaN or inf")
+
+    # -- Distribution interface ---------------------------------------------------------------------
+
+    @property
+    def support(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.independent(self.model.head.element_support, len(self.event_shape))
+
+    @property
+    def has_rsample(self) -> bool:  # type: ignore[override]
+        return not self.model.head.is_discrete
+
+    def expand(self, batch_shape: torch.Size | tuple[int, ...], _instance: Any = None) -> AutoregressiveDistribution:
+        new = self._get_checked_instance(AutoregressiveDistribution, _instance)
+        batch_shape = torch.Size(batch_shape)
+        new.__dict__.update(self.__dict__)
+        if self.context is not None:
+            new.context = self.context.expand(batch_shape + self.context.shape[-1:])
+        if self.local_context is not None:
+            event_dims = self.local_context.dim() - len(self.batch_shape)
+            new.local_context = self.local_context.expand(batch_shape + self.local_context.shape[-event_dims:])
+        if self.prefix is not None:
+            new.prefix = self.prefix.expand(batch_shape + self.prefix.shape[-2:])
+        super(AutoregressiveDistribution, new).__init__(batch_shape, self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """Exact ``log p(x)``, shape ``sample_shape + batch_shape``, in one network pass."""
+        return self.step_log_prob(value).sum(-1)
+
+    def step_log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """Per-step terms ``log p(x_i | x_<i)``, shape ``sample_shape + batch_shape + (num_steps,)``.
+
+        Steps fixed by :meth:`condition_on_prefix` contribute 0. The terms sum to
+        :meth:`log_prob`.
+        """
+        if self._validate_args:
+            self._validate_sample(value)
+        event_dim = len(self.event_shape)
+        value_batch = value.shape[: value.dim() - event_dim]
+        shape = torch.broadcast_shapes(value_batch, self.batch_shape)
+        if self.context is None and self.local_context is None:
+            shape_used = value_batch  # nothing varies along the batch: score x as it is, then broadcast
+        else:
+            shape_used = shape
+            value = value.expand(shape + self.event_shape)
+        flat = value.reshape((-1,) + self.event_shape)  # (N, *E)
+        context, local_context = self._flat_contexts(shape_used)
+        params = self.model(flat, context, local_context)  # (N, S, P)
+        terms = self.model.head.log_prob(params, self.layout.to_steps(flat), self.temperature)  # (N, S)
+        if self.prefix is not None:
+            fixed = torch.arange(self.layout.num_steps, device=terms.device) < self.prefix.shape[-2]
+            terms = terms.masked_fill(fixed, 0.0)
+        return terms.reshape(shape_used + terms.shape[-1:]).expand(shape + terms.shape[-1:])
+
+    def sample(self, sample_shape: torch.Size | tuple[int, ...] = (), *, cache: bool = True) -> torch.Tensor:
+        """Exact ancestral sample of shape ``sample_shape + batch_shape + event_shape``.
+
+        :param cache: use the model's incremental state (queues, KV cache, row
+            caches); ``False`` reruns the whole network at every step (the
+            reference, as in TFP's PixelCNN). In float64 both give the same
+            tensor under the same ``torch.manual_seed``.
+        """
+        with torch.no_grad():
+            return self._sample(torch.Size(sample_shape), cache)
+
+    def rsample(self, sample_shape: torch.Size | tuple[int, ...] = (), *, cache: bool = True) -> torch.Tensor:
+        """Reparameterised sample (continuous heads): differentiable in the parameters and contexts."""
+        if not self.has_rsample:
+            raise NotImplementedError(f"rsample: the head {self.model.head!r} is discrete; use sample()")
+        return self._sample(torch.Size(sample_shape), cache)
+
+    # -- autoregressive extras ----------------------------------------------------------------------
+
+    def temper(self, temperature: float) -> AutoregressiveDistribution:
+        """The distribution whose every conditional is tempered by ``temperature``.
+
+        Categorical/Bernoulli logits are divided by it; mixture logits are divided
+        by it and component scales multiplied by it. ``log_prob`` of the result
+        is exact for the tempered distribution. ``temper(1.0)`` equals ``self``.
+        """
+        if isinstance(temperature, torch.Tensor) or not math.isfinite(temperature) or temperature <= 0:
+            raise ValueError(f"temperature: expected a finite float > 0, got {temperature!r}")
+        new = self._copy()
+        new.temperature = self.temperature * float(temperature)
+        return new
+
+    def condition_on_prefix(self, value: torch.Tensor, num_steps: int) -> AutoregressiveDistribution:
+        """The distribution whose first ``num_steps`` steps are fixed to those of ``value``.
+
+        ``value`` has shape ``(*B', *event_shape)`` with ``B'`` broadcasting against
+        ``batch_shape`` (the result's batch shape is the broadcast); its steps
+        from ``num_steps`` on are ignored. ``sample`` keeps the prefix and
+        completes the rest; ``log_prob(x)`` sums the steps ``>= num_steps``
+        (with validation on, ``x`` must carry the same prefix).
+        """
+        if not isinstance(num_steps, int) or not 0 <= num_steps <= self.layout.num_steps:
+            raise ValueError(f"num_steps: expected an int in [0, {self.layout.num_steps}], got {num_steps!r}")
+        if self._validate_args:
+            self._validate_sample(value)  # also checks it agrees with a prefix fixed before
+        event_dim = len(self.event_shape)
+        batch_shape = torch.broadcast_shapes(value.shape[: value.dim() - event_dim], self.batch_shape)
+        steps = self.layout.to_steps(value)[..., :num_steps, :]
+        if self.prefix is not None and self.prefix.shape[-2] > num_steps:
+            raise ValueError(
+                f"num_steps: this distribution already fixes {self.prefix.shape[-2]} steps, got {num_steps}"
+            )
+        new = self.expand(batch_shape) if batch_shape != self.batch_shape else self._copy()
+        new.prefix = steps.expand(batch_shape + steps.shape[-2:])
+        return new
+
+    @property
+    def num_steps(self) -> int:
+        return self.layout.num_steps
+
+    # -- internals ------------------------------------------------------------------------------------
+
+    def _copy(self) -> AutoregressiveDistribution:
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def _flat_contexts(self, shape: torch.Size) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        context = local_context = None
+        if self.context is not None:
+            context = self.context.expand(shape + self.context.shape[-1:]).reshape(-1, self.context.shape[-1])
+        if self.local_context is not None:
+            event = self.local_context.shape[len(self.batch_shape) :]
+            local_context = self.local_context.expand(shape + event).reshape((-1,) + event)
+        return context, local_context
+
+    def _sample(self, sample_shape: torch.Size, cache: bool) -> torch.Tensor:
+        shape = sample_shape + self.batch_shape
+        batch_size = math.prod(shape)
+        context, local_context = self._flat_contexts(shape)
+        model = self.model
+        if cache:
+            state = model.incremental_state(self.layout, context, local_context, batch_size)
+        else:
+            state = NaiveState(model, self.layout, context, local_context, batch_size)
+        prefix = None
+        if self.prefix is not None:
+            prefix = self.prefix.expand(shape + self.prefix.shape[-2:]).reshape((batch_size,) + self.prefix.shape[-2:])
+        steps = ancestral_sample(
+            state,
+            model.head,
+            self.layout,
+            couples_channels=model.couples_channels,
+            temperature=self.temperature,
+            prefix=prefix,
+        )
+        return self.layout.from_steps(steps).reshape(shape + self.event_shape)
+
+    def _validate_sample(self, value: torch.Tensor, check_prefix: bool = True) -> None:
+        """Raise ``TypeError``/``ValueError`` naming what was expected and what was received."""
+        head, event_shape = self.model.head, self.event_shape
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"value: expected a torch.Tensor, got {type(value).__name__}")
+        event_dim = len(event_shape)
+        if value.dim() < event_dim or value.shape[value.dim() - event_dim :] != event_shape:
+            raise ValueError(
+                f"value: expected shape (*batch, {', '.join(map(str, event_shape))}) ending in the event shape "
+                f"{tuple(event_shape)}, got {tuple(value.shape)}"
+            )
+        try:
+            torch.broadcast_shapes(value.shape[: value.dim() - event_dim], self.batch_shape)
+        except RuntimeError:
+            raise ValueError(
+                f"value: expected leading dims that broadcast against batch_shape {tuple(self.batch_shape)}, "
+                f"got {tuple(value.shape[: value.dim() - event_dim])}"
+            ) from None
+        model_dtype = self.model.dtype
+        if head.is_discrete:
+            if value.dtype.is_floating_point or value.dtype.is_complex or value.dtype == torch.bool:
+                raise TypeError(f"value: expected an integer dtype (torch.long) for {head!r}, got {value.dtype}")
+        elif value.dtype != model_dtype:
+            raise TypeError(f"value: expected dtype {model_dtype} (the model's) for {head!r}, got {value.dtype}")
+        if value.device != self.model.device:
+            raise ValueError(
+                f"value: expected a tensor on {self.model.device} (the model's device), got {value.device}"
+            )
+        if head.is_discrete:
+            assert head.num_classes is not None
+            if value.numel() and (value.min() < 0 or value.max() >= head.num_classes):
+                raise ValueError(
+                    f"value: expected integers in [0, {head.num_classes - 1}] for {head!r}, "
+                    f"got values in [{value.min().item()}, {value.max().item()}]"
+                )
+        elif not torch.isfinite(value).all():
+            raise ValueError("value: expected finite values, got NaN or inf")
+        if check_prefix and self.prefix is not None:
+            num_fixed = self.prefix.shape[-2]
+            given = self.layout.to_steps(value)[..., :num_fixed, :]
+            if not (given == self.prefix).all():
+                raise ValueError(
+                    f"value: this distribution fixes the first {num_fixed} steps (condition_on_prefix); "
+                    f"got a value whose first {num_fixed} steps differ"
+                )
+
+    def __repr__(self) -> str:
+        parts = [f"model={type(self.model).__name__}", f"head={self.model.head!r}"]
+        parts += [f"batch_shape={tuple(self.batch_shape)}", f"event_shape={tuple(self.event_shape)}"]
+        if self.temperature != 1.0:
+            parts.append(f"temperature={self.temperature}")
+        if self.prefix is not None:
+            parts.append(f"prefix_steps={self.prefix.shape[-2]}")
+        return f"AutoregressiveDistribution({', '.join(parts)})"
+
+
+def _check_tensor(model: AutoregressiveModel, name: str, value: Any) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor or None, got {type(value).__name__}")
+    if value.dtype != model.dtype:
+        raise TypeError(f"{name}: expected dtype {model.dtype} (the model's), got {value.dtype}")
+    if value.device != model.device:
+        raise ValueError(f"{name}: expected a tensor on {model.device} (the model's device), got {value.device}")
+    return value
+
+
+def _check_context(model: AutoregressiveModel, context: Any) -> torch.Size:
+    """Batch shape of a global context ``(*B, context_size)``."""
+    size = model.context_size
+    if context is None:
+        if size:
+            raise ValueError(f"context: expected a tensor of shape (*batch, {size}), got None")
+        return torch.Size()
+    if size == 0:
+        shape = tuple(context.shape) if isinstance(context, torch.Tensor) else type(context).__name__
+        raise ValueError(f"context: {type(model).__name__} was built with context_size=0 and takes none, got {shape}")
+    context = _check_tensor(model, "context", context)
+    if context.dim() < 1 or context.shape[-1] != size:
+        raise ValueError(f"context: expected shape (*batch, {size}), got {tuple(context.shape)}")
+    return context.shape[:-1]
+
+
+def _check_local_context(model: AutoregressiveModel, layout: StepLayout, local_context: Any) -> torch.Size:
+    """Batch shape of a local context ``(*B, channels, *positions)``."""
+    expected = model.local_context_shape(layout)
+    if local_context is None:
+        if expected is not None:
+            raise ValueError(
+                f"local_context: expected a tensor of shape (*batch, {', '.join(map(str, expected))}), got None"
+            )
+        return torch.Size()
+    if expected is None:
+        shape = tuple(local_context.shape) if isinstance(local_context, torch.Tensor) else type(local_context).__name__
+        raise ValueError(
+            f"local_context: {type(model).__name__} was built with local_context_channels=0 and takes none, got {shape}"
+        )
+    local_context = _check_tensor(model, "local_context", local_context)
+    n = len(expected)
+    if local_context.dim() < n or tuple(local_context.shape[-n:]) != tuple(expected):
+        raise ValueError(
+            f"local_context: expected shape (*batch, {', '.join(map(str, expected))}), got {tuple(local_context.shape)}"
+        )
+    return local_context.shape[:-n]

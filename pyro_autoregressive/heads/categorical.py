@@ -1,0 +1,60 @@
+"""A histogram over ``K`` levels for each channel of a step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .base import Head, gumbel_argmax
+
+__all__ = ["Categorical"]
+
+
+class Categorical(Head):
+    r"""Categorical distribution over ``0..K-1`` per channel: a histogram over levels.
+
+    .. math::
+        p(x_{i} \mid x_{<i}) = \prod_{c} \mathrm{softmax}(\ell_{i,c})[x_{i,c}]
+
+    Parameters per step: ``C * K`` logits, one block of ``K`` per channel. Channels
+    of a step are made dependent by the network (block ``c`` may depend on the
+    channels ``< c`` of the same step, as PixelCNN's channel masks do).
+
+    :param num_classes: the number of levels ``K`` (256 for 8-bit pixels, 17 for
+        scikit-learn's digits, the vocabulary size for tokens).
+
+    Example::
+
+        >>> import pyro_autoregressive as par
+        >>> made = par.MADE(4, par.heads.Categorical(3), hidden_sizes=(8,))
+        >>> made.condition().sample((2,)).shape
+        torch.Size([2, 4])
+    """
+
+    is_discrete = True
+    per_channel_params = True
+
+    def __init__(self, num_classes: int) -> None:
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"num_classes: expected an int >= 2, got {num_classes!r}")
+        self.num_classes = num_classes
+
+    def num_params(self, channels: int) -> int:
+        return channels * self.num_classes
+
+    def _logits(self, params: torch.Tensor) -> torch.Tensor:
+        return params.unflatten(-1, (-1, self.num_classes))  # (*N, C*K) -> (*N, C, K)
+
+    def log_prob(self, params: torch.Tensor, value: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+        log_p = F.log_softmax(self._logits(params) / temperature, dim=-1)  # (*N, C, K)
+        return log_p.gather(-1, value.unsqueeze(-1)).squeeze(-1).sum(-1)
+
+    def sample_channel(
+        self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0
+    ) -> torch.Tensor:
+        return gumbel_argmax(self._logits(params)[..., prefix.shape[-1], :] / temperature)
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "Categorical", "num_classes": self.num_classes}

@@ -1,0 +1,88 @@
+"""The discretized logistic mixture of PixelCNN++."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .base import log1mexp
+from .mixture import CoupledMixture
+
+__all__ = ["DiscretizedLogisticMixture"]
+
+
+class DiscretizedLogisticMixture(CoupledMixture):
+    r"""Mixture of discretized logistics over ``0..K-1`` (Salimans et al. 2017).
+
+    Values are mapped to bin centres :math:`\tilde x = 2x/(K-1) - 1` in ``[-1, 1]``
+    with half-width :math:`h = 1/(K-1)`; each component puts on bin ``x`` the
+    logistic mass
+
+    .. math::
+        \sigma\Big(\frac{\tilde x + h - \mu}{s}\Big) - \sigma\Big(\frac{\tilde x - h - \mu}{s}\Big),
+
+    the edge bins ``0`` and ``K-1`` taking the open-ended tails. For a
+    multi-channel pixel the means are linearly coupled, R -> G -> B, with
+    coefficients ``tanh(a)`` (see :class:`CoupledMixture`).
+
+    Every term is evaluated in log space, with
+    :math:`\log(\sigma(a) - \sigma(b)) = \log\sigma(a) + \log\sigma(-b) + \log(1 - e^{b-a})`,
+    so ``log_prob`` is exact (no approximation for thin bins, unlike the reference
+    implementation) and finite in float32 on the whole support.
+
+    :param num_components: mixture components (PixelCNN++ uses 10 for CIFAR-10).
+    :param num_classes: levels ``K`` (256 for 8-bit pixels, 65536 for 16-bit audio).
+
+    References:
+        Salimans, Karpathy, Chen, Kingma. PixelCNN++: Improving the PixelCNN with
+        Discretized Logistic Mixture Likelihood and Other Modifications. ICLR 2017.
+        https://arxiv.org/abs/1701.05517
+    """
+
+    is_discrete = True
+
+    def __init__(self, num_components: int, num_classes: int = 256) -> None:
+        super().__init__(num_components)
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"num_classes: expected an int >= 2, got {num_classes!r}")
+        self.num_classes = num_classes
+
+    @property
+    def _has_weights(self) -> bool:
+        return True
+
+    def _scaled(self, value: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        return self.encode(value, dtype)
+
+    def _coef(self, raw: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(raw)
+
+    def _component_log_prob(self, value: torch.Tensor, loc: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+        half_width = 1.0 / (self.num_classes - 1)
+        centred = self.encode(value, loc.dtype) - loc
+        inv_scale = torch.exp(-log_scale)
+        upper = (centred + half_width) * inv_scale
+        lower = (centred - half_width) * inv_scale
+        log_cdf_upper = F.logsigmoid(upper)  # log P(X <= upper edge)
+        log_sf_lower = F.logsigmoid(-lower)  # log P(X > lower edge)
+        interior = log_cdf_upper + log_sf_lower + log1mexp(-2.0 * half_width * inv_scale)
+        is_first = value == 0
+        is_last = value == self.num_classes - 1
+        return torch.where(is_first, log_cdf_upper, torch.where(is_last, log_sf_lower, interior))
+
+    def _component_sample(self, loc: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+        eps = torch.finfo(loc.dtype).eps
+        uniform = torch.rand(loc.shape, dtype=loc.dtype, device=loc.device).clamp(eps, 1.0 - eps)
+        real = loc + torch.exp(log_scale) * (torch.log(uniform) - torch.log1p(-uniform))
+        # the bin whose interval [centre - h, centre + h) holds the draw; edges are open-ended
+        level = torch.round((real + 1.0) * (0.5 * (self.num_classes - 1)))
+        return level.clamp(0, self.num_classes - 1).long()
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "type": "DiscretizedLogisticMixture",
+            "num_components": self.num_components,
+            "num_classes": self.num_classes,
+        }

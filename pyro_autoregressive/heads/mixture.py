@@ -1,0 +1,133 @@
+"""Shared machinery of the parametric heads: mixtures with linearly coupled channels."""
+
+from __future__ import annotations
+
+import math
+from abc import abstractmethod
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from .base import Head, gumbel_argmax
+
+__all__ = ["CoupledMixture"]
+
+
+class MixtureParams(NamedTuple):
+    log_weights: torch.Tensor  # (*N, M), normalised
+    loc: torch.Tensor  # (*N, C, M), before coupling
+    log_scale: torch.Tensor  # (*N, C, M)
+    coef: torch.Tensor  # (*N, C*(C-1)/2, M), pairs (c, c') with c' < c in row-major order
+
+
+class CoupledMixture(Head):
+    r"""A mixture of ``M`` components over the ``C`` channels of a step.
+
+    Within component ``m`` the channels are drawn one after the other, the
+    location of channel ``c`` moving linearly with the (scaled) values of the
+    channels before it, as in PixelCNN++:
+
+    .. math::
+        p(x) = \sum_m \pi_m \prod_c f\Big(x_c;\ \mu_{c,m} + \sum_{c' < c} a_{c,c',m} \tilde x_{c'},\ s_{c,m}\Big)
+
+    Parameters per step, in this order: ``M`` mixture logits (absent when the
+    head has a single component), ``C*M`` locations, ``C*M`` log-scales and
+    ``M*C*(C-1)/2`` coupling coefficients. Subclasses give the component
+    density ``f`` and its sampler.
+
+    Sampling channel ``c`` given channels ``< c`` first draws the component from
+    its posterior given those channels, then the value from that component: the
+    exact conditional, so sampling channel by channel draws from the joint.
+    Tempering by ``T`` divides the mixture logits by ``T`` and multiplies every
+    component scale by ``T``.
+    """
+
+    is_discrete = False
+    #: lower bound of the log-scales (PixelCNN++ uses -7)
+    min_log_scale: float = -7.0
+    num_components: int
+
+    def __init__(self, num_components: int) -> None:
+        if not isinstance(num_components, int) or num_components < 1:
+            raise ValueError(f"num_components: expected an int >= 1, got {num_components!r}")
+        self.num_components = num_components
+
+    @property
+    def _has_weights(self) -> bool:
+        return self.num_components > 1
+
+    def num_params(self, channels: int) -> int:
+        m = self.num_components
+        return m * int(self._has_weights) + 2 * channels * m + m * channels * (channels - 1) // 2
+
+    @abstractmethod
+    def _scaled(self, value: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """Values in the units of the locations, used for the coupling."""
+
+    @abstractmethod
+    def _coef(self, raw: torch.Tensor) -> torch.Tensor:
+        """Coupling coefficients from their raw parameters."""
+
+    @abstractmethod
+    def _component_log_prob(self, value: torch.Tensor, loc: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+        """Per-channel component log-density; ``value`` broadcasts against ``loc``."""
+
+    @abstractmethod
+    def _component_sample(self, loc: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+        """One draw from the component with the given location and log-scale."""
+
+    def _unpack(self, params: torch.Tensor, channels: int, temperature: float) -> MixtureParams:
+        m = self.num_components
+        num_weights = m * int(self._has_weights)
+        num_pairs = channels * (channels - 1) // 2
+        sizes = [num_weights, channels * m, channels * m, num_pairs * m]
+        logits, loc, log_scale, coef = params.split(sizes, dim=-1)
+        if self._has_weights:
+            log_weights = F.log_softmax(logits / temperature, dim=-1)
+        else:
+            log_weights = params.new_zeros(params.shape[:-1] + (1,))
+        log_scale = log_scale.clamp(min=self.min_log_scale) + math.log(temperature)
+        return MixtureParams(
+            log_weights,
+            loc.unflatten(-1, (channels, m)),
+            log_scale.unflatten(-1, (channels, m)),
+            self._coef(coef.unflatten(-1, (num_pairs, m))),
+        )
+
+    @staticmethod
+    def _coupled_loc(p: MixtureParams, scaled: torch.Tensor) -> torch.Tensor:
+        """Locations ``(*N, C', M)`` of the first ``C' = scaled.shape[-1] + 1`` channels (at most C)."""
+        channels = p.loc.shape[-2]
+        used = min(scaled.shape[-1] + 1, channels)
+        rows, cols = torch.tril_indices(channels, channels, -1, device=p.loc.device)
+        keep = rows < used
+        # strictly lower-triangular coupling matrix per component: (*N, C', C'-1, M)
+        matrix = p.coef.new_zeros(p.coef.shape[:-2] + (used, max(used - 1, 0), p.coef.shape[-1]))
+        matrix[..., rows[keep], cols[keep], :] = p.coef[..., keep, :]
+        shift = torch.einsum("...ckm,...k->...cm", matrix, scaled[..., : used - 1])
+        return p.loc[..., :used, :] + shift
+
+    def log_prob(self, params: torch.Tensor, value: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+        channels = value.shape[-1]
+        p = self._unpack(params, channels, temperature)
+        loc = self._coupled_loc(p, self._scaled(value, params.dtype)[..., :-1])  # (*N, C, M)
+        per_channel = self._component_log_prob(value.unsqueeze(-1), loc, p.log_scale)  # (*N, C, M)
+        return torch.logsumexp(p.log_weights + per_channel.sum(-2), dim=-1)
+
+    def sample_channel(
+        self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0
+    ) -> torch.Tensor:
+        c = prefix.shape[-1]
+        p = self._unpack(params, channels, temperature)
+        loc = self._coupled_loc(p, self._scaled(prefix, params.dtype))  # (*N, c+1, M)
+        log_scale = p.log_scale[..., : c + 1, :]
+        if self._has_weights:
+            # the component's posterior given the channels already drawn
+            evidence = self._component_log_prob(prefix.unsqueeze(-1), loc[..., :c, :], log_scale[..., :c, :])
+            component = gumbel_argmax(p.log_weights + evidence.sum(-2)).unsqueeze(-1)  # (*N, 1)
+            loc_c = loc[..., c, :].gather(-1, component).squeeze(-1)
+            log_scale_c = log_scale[..., c, :].gather(-1, component).squeeze(-1)
+        else:
+            loc_c, log_scale_c = loc[..., c, 0], log_scale[..., c, 0]
+        return self._component_sample(loc_c, log_scale_c)

@@ -1,0 +1,138 @@
+"""The base of every model: an ``nn.Module`` that is a Pyro ``ConditionalDistribution``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+from pyro.distributions.conditional import ConditionalDistribution
+from torch import nn
+
+from .heads import Head
+from .layout import StepLayout
+from .sampling import IncrementalState, NaiveState
+
+if TYPE_CHECKING:
+    from .distribution import AutoregressiveDistribution
+
+__all__ = ["MODEL_REGISTRY", "AutoregressiveModel"]
+
+#: model classes by name, for :func:`pyro_autoregressive.load` (nothing is executed from a file)
+MODEL_REGISTRY: dict[str, type[AutoregressiveModel]] = {}
+
+
+class AutoregressiveModel(nn.Module, ConditionalDistribution):
+    r"""A network that maps a value to the head parameters of every step, teacher-forced.
+
+    .. math:: p(x \mid c) = \prod_i p_\text{head}\big(x_i \mid \theta_i(x_{<i}, c)\big)
+
+    Subclasses implement:
+
+    * :meth:`layout` -- how the event splits into steps;
+    * :meth:`network` -- ``(N, *event_shape, F)`` input features (and the
+      contexts) to ``(N, num_steps, P)`` head parameters, where the parameters
+      of step ``i`` depend only on the features of steps ``< i`` (and, when
+      ``couples_channels`` is set, block ``c`` also on channels ``< c`` of step ``i``);
+    * optionally :meth:`embed` (values to input features; default: the head's
+      scaling to ``[-1, 1]``) and :meth:`incremental_state` (a cache for fast
+      sampling; default: :class:`~pyro_autoregressive.sampling.NaiveState`).
+
+    :meth:`condition` wraps the model as an
+    :class:`~pyro_autoregressive.AutoregressiveDistribution`. Networks see one
+    flat batch dimension ``N``; the distribution handles batch and sample shapes.
+    """
+
+    #: whether head parameters of channel ``c`` depend on channels ``< c`` of the same step
+    couples_channels: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        MODEL_REGISTRY[cls.__name__] = cls
+
+    def __init__(self, head: Head, *, context_size: int = 0, local_context_channels: int = 0) -> None:
+        super().__init__()
+        if not isinstance(head, Head):
+            raise TypeError(f"head: expected a pyro_autoregressive.heads.Head, got {type(head).__name__}")
+        for name, size in (("context_size", context_size), ("local_context_channels", local_context_channels)):
+            if not isinstance(size, int) or size < 0:
+                raise ValueError(f"{name}: expected an int >= 0, got {size!r}")
+        self.head = head
+        self.context_size = context_size
+        self.local_context_channels = local_context_channels
+        self._config: dict[str, Any] = {}
+
+    def __hash__(self) -> int:
+        return nn.Module.__hash__(self)
+
+    # -- to be provided by subclasses ---------------------------------------------------------
+
+    def layout(self, length: int | None = None) -> StepLayout:
+        """The step layout of the event (``length`` only for sequence models)."""
+        raise NotImplementedError
+
+    def network(
+        self, h: torch.Tensor, context: torch.Tensor | None, local_context: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Input features ``(N, *event_shape, F)`` to head parameters ``(N, num_steps, P)``."""
+        raise NotImplementedError
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Values ``(N, *event_shape)`` to input features ``(N, *event_shape, F)``."""
+        return self.head.encode(x, self.dtype).unsqueeze(-1)
+
+    def local_context_shape(self, layout: StepLayout) -> tuple[int, ...] | None:
+        """Trailing shape ``(channels, *positions)`` of ``local_context``, or None if not taken."""
+        if self.local_context_channels == 0:
+            return None
+        positions = layout.event_shape[1:] if len(layout.event_shape) == 3 else layout.event_shape
+        return (self.local_context_channels, *positions)
+
+    def incremental_state(
+        self,
+        layout: StepLayout,
+        context: torch.Tensor | None,
+        local_context: torch.Tensor | None,
+        batch_size: int,
+    ) -> IncrementalState:
+        """The state for cached sampling (default: no cache, the full network per step)."""
+        return NaiveState(self, layout, context, local_context, batch_size)
+
+    # -- shared --------------------------------------------------------------------------------
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None = None,
+        local_context: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Teacher-forced head parameters ``(N, num_steps, P)`` of a flat batch ``x (N, *event_shape)``."""
+        return self.network(self.embed(x), context, local_context)
+
+    def condition(
+        self,
+        context: torch.Tensor | None = None,
+        *,
+        local_context: torch.Tensor | None = None,
+        length: int | None = None,
+    ) -> AutoregressiveDistribution:
+        """The distribution ``p(x | context, local_context)`` as a Pyro distribution.
+
+        :param context: global conditioning ``(*B, context_size)``.
+        :param local_context: per-position conditioning ``(*B, channels, *positions)``.
+        :param length: ``T`` for sequence models (default: the model's length).
+        """
+        from .distribution import AutoregressiveDistribution
+
+        return AutoregressiveDistribution(self, context, local_context, layout=self.layout(length))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-serialisable), as saved by :func:`pyro_autoregressive.save`."""
+        return {"type": type(self).__name__, **self._config, "head": self.head.config()}

@@ -1,0 +1,43 @@
+"""Pictures: grids of image samples as PNG files."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+__all__ = ["save_image_grid"]
+
+
+def save_image_grid(
+    images: torch.Tensor, path: str | Path, num_levels: int, ncols: int | None = None, title: str | None = None
+) -> Path:
+    """Write ``images (N, C, H, W)`` of integer levels ``0..num_levels-1`` as a PNG grid.
+
+    One channel is drawn in grey, three as RGB.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    images = images.detach().cpu().float() / max(num_levels - 1, 1)
+    n, channels = images.shape[:2]
+    ncols = ncols or math.ceil(math.sqrt(n))
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 0.8, nrows * 0.8 + (0.4 if title else 0)), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            if channels == 1:
+                ax.imshow(images[i, 0], cmap="gray", vmin=0, vmax=1)
+            else:
+                ax.imshow(images[i].permute(1, 2, 0).clamp(0, 1))
+    if title:
+        fig.suptitle(title, fontsize=9)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path

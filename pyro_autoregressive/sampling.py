@@ -1,0 +1,124 @@
+"""The one ancestral sampling loop, and the incremental-state protocol models plug into it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from .heads import Head
+    from .layout import StepLayout
+    from .model import AutoregressiveModel
+
+__all__ = ["IncrementalState", "NaiveState", "ancestral_sample"]
+
+
+class IncrementalState:
+    """What a model keeps between generation steps (queues, KV cache, row caches).
+
+    A state is made by :meth:`AutoregressiveModel.incremental_state` for a flat
+    batch of ``N`` sequences and walks through the steps in order. At step ``i``:
+
+    * :meth:`params` returns the head parameters ``(N, P)`` of step ``i`` given
+      the committed steps ``< i``. For a model with ``couples_channels`` it is
+      called once per channel, with the channels of step ``i`` drawn so far.
+    * :meth:`advance` commits the values ``(N, C)`` of step ``i`` and moves on.
+
+    A state may do its work in either method; states that keep per-layer caches
+    update them in :meth:`advance`. States must not modify in place a tensor
+    that autograd saved (``rsample`` differentiates through the loop).
+    """
+
+    def params(self, partial: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def advance(self, value: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def advance_prefix(self, values: torch.Tensor) -> None:
+        """Commit several known steps ``(N, n, C)`` at once (a prompt, a given image half).
+
+        The default commits them one by one; states that can encode a prefix in
+        one parallel pass (a Transformer's prompt) override it.
+        """
+        for value in values.unbind(1):
+            self.advance(value)
+
+
+class NaiveState(IncrementalState):
+    """The reference: every step runs the full teacher-forced network on the event buffer.
+
+    This is what TFP's ``PixelCNN`` and pytorch-generative do; ``sample(cache=False)``
+    uses it, and it is the default state of models that keep no cache (MADE).
+    Unfilled steps of the buffer hold zeros, which the network cannot see.
+    """
+
+    def __init__(
+        self,
+        model: AutoregressiveModel,
+        layout: StepLayout,
+        context: torch.Tensor | None,
+        local_context: torch.Tensor | None,
+        batch_size: int,
+    ) -> None:
+        self.model, self.layout = model, layout
+        self.context, self.local_context = context, local_context
+        self.step = 0
+        dtype = model.head.value_dtype(model.dtype)
+        self._zero_step = torch.zeros(batch_size, 1, layout.channels, dtype=dtype, device=model.device)
+        self._done: list[torch.Tensor] = []  # committed steps, each (N, 1, C)
+
+    def params(self, partial: torch.Tensor | None = None) -> torch.Tensor:
+        current = self._zero_step
+        if partial is not None and partial.shape[-1] > 0:
+            pad = self._zero_step[:, 0, partial.shape[-1] :]
+            current = torch.cat([partial, pad], dim=-1).unsqueeze(1)  # (N, 1, C)
+        rest = self._zero_step.expand(-1, self.layout.num_steps - self.step - 1, -1)
+        steps = torch.cat([*self._done, current, rest], dim=1)  # (N, S, C)
+        params = self.model(self.layout.from_steps(steps), self.context, self.local_context)
+        return params[:, self.step]  # (N, P)
+
+    def advance(self, value: torch.Tensor) -> None:
+        self._done.append(value.unsqueeze(1))
+        self.step += 1
+
+
+def ancestral_sample(
+    state: IncrementalState,
+    head: Head,
+    layout: StepLayout,
+    *,
+    couples_channels: bool,
+    temperature: float = 1.0,
+    prefix: torch.Tensor | None = None,
+) -> torch.Tensor:
+    r"""Draw ``x_i ~ p(x_i | x_<i)`` for every step after the prefix; returns ``(N, S, C)``.
+
+    The loop is the same for every model and for ``cache=True`` and
+    ``cache=False``: only ``state`` differs. Random numbers are drawn in the same
+    order and shapes in both cases, so the two agree under one seed.
+
+    :param prefix: ``(N, n, C)`` steps that are given, not drawn.
+    """
+    steps: list[torch.Tensor] = []
+    start = 0 if prefix is None else prefix.shape[1]
+    if start > 0:
+        state.advance_prefix(prefix)
+        steps.append(prefix)
+    channels = layout.channels
+    for _ in range(start, layout.num_steps):
+        if couples_channels:
+            # params of channel c may depend on channels < c of this step: ask again per channel
+            params = state.params()
+            value = params.new_zeros(params.shape[:-1] + (0,), dtype=head.value_dtype(params.dtype))
+            for c in range(channels):
+                if c > 0:
+                    params = state.params(value)
+                draw = head.sample_channel(params, value, channels, temperature)
+                value = torch.cat([value, draw.unsqueeze(-1)], dim=-1)
+        else:
+            value = head.sample(state.params(), channels, temperature)
+        state.advance(value)
+        steps.append(value.unsqueeze(1))
+    return torch.cat(steps, dim=1)

@@ -1,0 +1,67 @@
+"""The property-test table: every model registers tiny instances, one per head it supports.
+
+Each :class:`Case` builds a fresh tiny model. The generic tests in
+``test_properties.py`` run over all of them; a new model is done when it is
+registered here with every head it supports and the whole table passes.
+Keep the event tiny: discrete cases are enumerated (``K ** values`` points),
+continuous ones integrated on a grid (at most 2 values per event).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyro_autoregressive as par
+from pyro_autoregressive.heads import Bernoulli, Categorical, DiscretizedLogisticMixture, Normal, NormalMixture
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    build: Callable[[], par.AutoregressiveModel]
+    length: int | None = None  # for sequence models
+
+    def model(self) -> par.AutoregressiveModel:
+        return self.build()
+
+
+CASES: list[Case] = []
+
+
+def register(id: str, build: Callable[[], par.AutoregressiveModel], length: int | None = None) -> None:
+    CASES.append(Case(id, build, length))
+
+
+def tiny_heads(continuous_ok: bool = True) -> dict[str, Callable[[], par.heads.Head]]:
+    """One small instance of every head (small K so that events can be enumerated)."""
+    heads: dict[str, Callable[[], par.heads.Head]] = {
+        "categorical": lambda: Categorical(3),
+        "bernoulli": Bernoulli,
+        "logistic_mixture": lambda: DiscretizedLogisticMixture(2, num_classes=4),
+    }
+    if continuous_ok:
+        heads |= {"normal": Normal, "normal_mixture": lambda: NormalMixture(2)}
+    return heads
+
+
+def num_event_values(model: par.AutoregressiveModel, case: Case) -> int:
+    return math.prod(model.layout(case.length).event_shape)
+
+
+# -- MADE ------------------------------------------------------------------------------------------
+
+for _name, _head in tiny_heads().items():
+    _continuous = _name.startswith("normal")
+    _size = 2 if _continuous else 3
+    register(f"made-{_name}", lambda h=_head, d=_size: par.MADE(d, h(), hidden_sizes=(8, 8)))
+    register(
+        f"made-{_name}-context-order",
+        lambda h=_head, d=_size: par.MADE(d, h(), hidden_sizes=(8,), context_size=2, order=list(range(d))[::-1]),
+    )
+register(
+    "made-categorical-onehot-random",
+    lambda: par.MADE(3, Categorical(3), hidden_sizes=(8,), order="random", one_hot=True),
+)
+register("made-categorical-nohidden", lambda: par.MADE(3, Categorical(3), hidden_sizes=(), context_size=2))

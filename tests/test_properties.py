@@ -1,0 +1,352 @@
+"""Generic property tests over the case table (tests/cases.py).
+
+Statistical tests (seed policy): every random draw comes from a seed fixed per
+test and case (``seed_for``), so each test is deterministic, and a failure is a
+real discrepancy, never bad luck to be re-rolled. Goodness of fit is a
+chi-square test at significance 1e-3 on enumerable spaces (cells with expected
+count < 5 pooled); continuous events are binned on a grid first. A sampler that
+draws from the wrong distribution gives p-values many orders of magnitude lower.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pyro
+import pytest
+import torch
+from cases import CASES, Case
+from conftest import all_values, build, condition, make_context, real_line, seed_for, vary_step
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pyro import poutine
+from pyro.infer import SVI, Predictive, Trace_ELBO
+from scipy import stats
+
+import pyro_autoregressive as par
+
+SAMPLE_SHAPES = [(), (2,), (2, 3)]
+ALPHA = 1e-3
+
+
+def is_discrete(model: par.AutoregressiveModel) -> bool:
+    return model.head.is_discrete
+
+
+def total_log_mass(d: par.AutoregressiveDistribution) -> torch.Tensor:
+    """log of the total probability by enumeration, ``batch_shape`` (discrete heads)."""
+    values = all_values(d)
+    shape = (len(values),) + (1,) * len(d.batch_shape) + tuple(d.event_shape)
+    return torch.logsumexp(d.log_prob(values.reshape(shape)), dim=0)
+
+
+def conditional_log_masses(d: par.AutoregressiveDistribution, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+    """log of the integral of each step's conditional density given the steps before it in ``x``.
+
+    For continuous heads with one value per step. With causality (tested
+    separately), every conditional integrating to one is the joint integrating to one.
+    """
+    nodes, log_w = real_line(20001, x.dtype, x.device)
+    masses = []
+    for i in range(start, d.num_steps):
+        with torch.no_grad():  # M copies of the event: keep no autograd graph
+            terms = d.step_log_prob(vary_step(d, x, i, nodes))[..., i]  # (M, *B)
+        masses.append(torch.logsumexp(terms + log_w.reshape((-1,) + (1,) * (terms.dim() - 1)), dim=0))
+    return torch.stack(masses)
+
+
+# -- shapes ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sample_shape", SAMPLE_SHAPES, ids=str)
+@pytest.mark.parametrize("batch_shape", [(), (2,)], ids=str)
+def test_shape_contract(case: Case, device, sample_shape, batch_shape):
+    model = build(case, device)
+    d = condition(model, case, batch_shape)
+    event = tuple(model.layout(case.length).event_shape)
+    assert d.batch_shape == batch_shape and d.event_shape == event
+    x = d.sample(sample_shape)
+    assert x.shape == sample_shape + batch_shape + event
+    assert x.dtype == (torch.long if is_discrete(model) else model.dtype)
+    assert x.device.type == device.type
+    assert d.support.check(x).all()
+    assert d.log_prob(x).shape == sample_shape + batch_shape
+    assert d.step_log_prob(x).shape == sample_shape + batch_shape + (d.num_steps,)
+    # a value with fewer leading dims broadcasts against the batch
+    assert d.log_prob(x[(0,) * (len(sample_shape) + len(batch_shape))]).shape == batch_shape
+
+
+def test_expand(case: Case, device):
+    model = build(case, device)
+    d = condition(model, case, (2,))
+    e = d.expand((3, 2))
+    assert e.batch_shape == (3, 2) and e._validate_args == d._validate_args
+    x = e.sample()
+    assert x.shape == (3, 2) + tuple(d.event_shape)
+    torch.testing.assert_close(e.log_prob(x)[1], d.log_prob(x[1]))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    sample_shape=st.lists(st.integers(1, 3), max_size=2).map(tuple),
+    batch_shape=st.lists(st.integers(1, 3), max_size=2).map(tuple),
+    value_dims=st.integers(0, 2),
+)
+def test_shapes_hypothesis(device, sample_shape, batch_shape, value_dims):
+    case = next(c for c in CASES if c.id == "made-categorical-context-order")
+    model = build(case, device)
+    d = condition(model, case, batch_shape)
+    x = d.sample(sample_shape)
+    assert x.shape == sample_shape + batch_shape + tuple(d.event_shape)
+    assert d.log_prob(x).shape == sample_shape + batch_shape
+    # drop some leading sample dims, or add size-1 ones: the result broadcasts with the batch
+    lead = len(sample_shape) + len(batch_shape)
+    y = x.reshape((1,) * value_dims + x.shape) if value_dims else x
+    expected = torch.broadcast_shapes(y.shape[: y.dim() - len(d.event_shape)], batch_shape)
+    assert d.log_prob(y).shape == expected
+    assert lead >= 0
+
+
+# -- exactness ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_normalised(case: Case, device, temperature):
+    """Discrete: logsumexp over every value == 0. Continuous: every conditional integrates to 1."""
+    model = build(case, device)
+    d = condition(model, case, (2,)).temper(temperature)
+    if is_discrete(model):
+        assert total_log_mass(d).abs().max().item() < 1e-6
+    else:
+        assert d.layout.channels == 1, "continuous cases with several channels per step: integrate each channel"
+        assert conditional_log_masses(d, d.sample()).abs().max().item() < 1e-6
+
+
+def test_causality(case: Case, device):
+    """d params_i / d input_j == 0 exactly for every step j >= i (channel blocks: j == i, c' >= c)."""
+    model = build(case, device)
+    layout = model.layout(case.length)
+    context, local = make_context(model, case, (2,))
+    x = condition(model, case, (2,)).sample()
+    features = model.embed(x).detach().requires_grad_(True)  # (N, *E, F)
+    params = model.network(features, context, local)  # (N, S, P)
+    num_steps, channels = layout.num_steps, layout.channels
+    blocks = channels if model.couples_channels else 1
+    block = params.shape[-1] // blocks
+    past_dependence = 0.0
+    for i in range(num_steps):
+        for b in range(blocks):
+            (grad,) = torch.autograd.grad(params[:, i, b * block : (b + 1) * block].sum(), features, retain_graph=True)
+            dependence = layout.to_steps(grad.abs().sum(-1))  # (N, S, C)
+            assert dependence[:, i + 1 :].sum() == 0, f"step {i} sees a later step"
+            first_unseen = b if model.couples_channels else 0
+            assert dependence[:, i, first_unseen:].sum() == 0, f"step {i} sees its own value"
+            past_dependence += dependence[:, :i].sum().item()
+    assert past_dependence > 0, "no step depends on any earlier step: the test would be vacuous"
+
+
+def _chi_square_pvalue(observed: torch.Tensor, expected: torch.Tensor) -> float:
+    """Chi-square goodness of fit, pooling cells whose expected count is below 5."""
+    observed, expected = observed.double().cpu(), expected.detach().double().cpu()
+    small = expected < 5
+    obs = torch.cat([observed[~small], observed[small].sum().reshape(1)])
+    exp = torch.cat([expected[~small], expected[small].sum().reshape(1)])
+    keep = exp > 0
+    obs, exp = obs[keep], exp[keep] * (obs[keep].sum() / exp[keep].sum())
+    return float(stats.chisquare(obs.numpy(), exp.numpy()).pvalue)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.6])
+def test_samples_match_log_prob(case: Case, device, temperature):
+    """Discrete: chi-square over all values. Continuous: the Rosenblatt transform.
+
+    For real values, ``u_i = P(X_i <= x_i | x_<i)`` (by quadrature of ``exp(log_prob)``)
+    is iid uniform under exact sampling; a Kolmogorov-Smirnov test checks it.
+    """
+    model = build(case, device)
+    d = condition(model, case).temper(temperature)
+    torch.manual_seed(seed_for("gof", case.id, temperature))
+    if is_discrete(model):
+        n = 4000
+        x = d.sample((n,))
+        values = all_values(d)
+        probs = d.log_prob(values).exp()
+        index = (x.reshape(n, 1, -1) == values.reshape(1, len(values), -1)).all(-1).float().argmax(-1)
+        observed = torch.bincount(index, minlength=len(values))
+        pvalue = _chi_square_pvalue(observed, n * probs)
+    else:
+        assert d.layout.channels == 1, "continuous cases with several channels per step: transform each channel"
+        n = 2000
+        x = d.sample((n,))
+        nodes, log_w = real_line(4001, x.dtype, x.device)
+        u = []
+        with torch.no_grad():
+            for chunk in x.split(100):
+                for i in range(d.num_steps):
+                    terms = d.step_log_prob(vary_step(d, chunk, i, nodes))[..., i] + log_w[:, None]  # (M, n)
+                    below = nodes[:, None] <= d.layout.to_steps(chunk)[:, i, 0][None, :]
+                    u.append((terms.masked_fill(~below, -math.inf).logsumexp(0) - terms.logsumexp(0)).exp())
+        pvalue = float(stats.kstest(torch.cat(u).detach().cpu().numpy(), "uniform").pvalue)
+    assert pvalue > ALPHA, f"samples disagree with log_prob (p = {pvalue:.2e})"
+
+
+def test_cached_equals_naive(case: Case, device):
+    model = build(case, device)
+    d = condition(model, case, (2,))
+    torch.manual_seed(seed_for("cache", case.id))
+    cached = d.sample((3,), cache=True)
+    torch.manual_seed(seed_for("cache", case.id))
+    naive = d.sample((3,), cache=False)
+    if is_discrete(model):
+        assert torch.equal(cached, naive)
+    else:
+        torch.testing.assert_close(cached, naive, rtol=1e-10, atol=1e-10)
+
+
+def test_step_log_prob_sums_to_log_prob(case: Case, device):
+    model = build(case, device)
+    d = condition(model, case, (2,))
+    x = d.sample((3,))
+    torch.testing.assert_close(d.step_log_prob(x).sum(-1), d.log_prob(x))
+
+
+def test_temper(case: Case, device):
+    model = build(case, device)
+    d = condition(model, case, (2,))
+    x = d.sample((4,))
+    assert torch.equal(d.temper(1.0).log_prob(x), d.log_prob(x))
+    torch.manual_seed(1)
+    a = d.temper(1.0).sample((3,))
+    torch.manual_seed(1)
+    assert torch.equal(a, d.sample((3,)))
+    assert not torch.allclose(d.temper(0.5).log_prob(x), d.log_prob(x))
+    torch.testing.assert_close(d.temper(0.5).temper(2.0).log_prob(x), d.log_prob(x))
+
+
+def test_condition_on_prefix(case: Case, device):
+    model = build(case, device)
+    d = condition(model, case, (2,))
+    num_steps = d.num_steps
+    fixed = num_steps // 2 if num_steps > 1 else 1
+    prompt = d.sample()
+    c = d.condition_on_prefix(prompt, fixed)
+    assert c.batch_shape == d.batch_shape and c.event_shape == d.event_shape
+    x = c.sample((5,))
+    steps, given = c.layout.to_steps(x), c.layout.to_steps(prompt)
+    assert torch.equal(steps[..., :fixed, :], given[:, :fixed, :].expand(5, -1, -1, -1))
+    # log_prob sums the free steps of the original factorisation
+    expected = d.step_log_prob(x)[..., fixed:].sum(-1)
+    torch.testing.assert_close(c.log_prob(x), expected)
+    assert (c.step_log_prob(x)[..., :fixed] == 0).all()
+    # cached == naive with a prefix too
+    torch.manual_seed(3)
+    cached = c.sample((2,), cache=True)
+    torch.manual_seed(3)
+    naive = c.sample((2,), cache=False)
+    torch.testing.assert_close(cached, naive, rtol=1e-10, atol=0)
+    # a value that disagrees with the fixed steps is an error, not a silent answer
+    if fixed:
+        other = x.clone()
+        flat = c.layout.to_steps(other)
+        flat[..., 0, 0] = (
+            (flat[..., 0, 0] + 1) % model.head.num_classes if is_discrete(model) else flat[..., 0, 0] + 1.0
+        )
+        with pytest.raises(ValueError, match="fixes the first"):
+            c.log_prob(c.layout.from_steps(flat))
+
+
+def test_prefix_completion_is_normalised(case: Case, device):
+    model = build(case, device)
+    d = condition(model, case, (2,))
+    if d.num_steps < 2:
+        pytest.skip("needs two steps")
+    c = d.condition_on_prefix(d.sample(), 1)
+    if is_discrete(model):
+        values = all_values(d)[:, None]  # (M, 1, *E)
+        keep = (c.layout.to_steps(values)[..., :1, :] == c.prefix).all(-1).all(-1)  # (M, 2)
+        log_p = c.log_prob(torch.where(keep.reshape(keep.shape + (1,) * len(d.event_shape)), values, c.sample()))
+        mass = torch.logsumexp(log_p.masked_fill(~keep, -math.inf), dim=0)
+        assert mass.abs().max().item() < 1e-6
+    else:
+        assert conditional_log_masses(c, c.sample(), start=1).abs().max().item() < 1e-6
+
+
+def test_save_load_round_trip(case: Case, device, tmp_path):
+    model = build(case, device)
+    d = condition(model, case, (2,))
+    x = d.sample((3,))
+    par.save(model, tmp_path / "m")
+    loaded = par.load(tmp_path / "m", map_location=device)
+    assert type(loaded) is type(model) and loaded.config() == model.config()
+    assert loaded.dtype == model.dtype
+    context, local = d.context, d.local_context
+    e = loaded.condition(context, local_context=local, length=case.length)
+    torch.testing.assert_close(e.expand(d.batch_shape).log_prob(x), d.log_prob(x), rtol=0, atol=0)
+    assert not list(tmp_path.glob("m/*.pt")) and not list(tmp_path.glob("m/*.pkl"))
+
+
+# -- Pyro --------------------------------------------------------------------------------------------
+
+
+def _pyro_model(model, case, data, context, local, subsample_size):
+    pyro.module("ar", model)
+    with pyro.plate("data", len(data), subsample_size=subsample_size) as idx:
+        ctx = None if context is None else context[idx]
+        loc = None if local is None else local[idx]
+        return pyro.sample("x", model.condition(ctx, local_context=loc, length=case.length), obs=data[idx])
+
+
+def test_pyro_plate_svi_trace(case: Case, device):
+    pyro.clear_param_store()
+    model = build(case, device, dtype=torch.float32)
+    context, local = make_context(model, case, (10,))
+    data = condition(model, case, (10,)).sample() if context is None and local is None else None
+    if data is None:
+        data = model.condition(context, local_context=local, length=case.length).sample()
+    trace = poutine.trace(_pyro_model).get_trace(model, case, data, context, local, 4)
+    site = trace.nodes["x"]
+    assert site["fn"].batch_shape == (4,) and site["value"].shape[0] == 4
+    trace.compute_log_prob()
+    assert site["log_prob"].shape == (4,)
+    before = [p.detach().clone() for p in model.parameters()]
+    svi = SVI(_pyro_model, lambda *args: None, pyro.optim.Adam({"lr": 1e-2}), Trace_ELBO())
+    loss = svi.step(model, case, data, context, local, 4)
+    assert math.isfinite(loss)
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))
+
+
+def test_pyro_predictive(case: Case, device):
+    model = build(case, device, dtype=torch.float32)
+    context, local = make_context(model, case, (3,))
+
+    def generate():
+        with pyro.plate("data", 3):
+            d = model.condition(context, local_context=local, length=case.length)
+            return pyro.sample("x", d if d.batch_shape == (3,) else d.expand((3,)))
+
+    samples = Predictive(generate, num_samples=2)()["x"]
+    assert samples.shape == (2, 3) + tuple(model.layout(case.length).event_shape)
+
+
+# -- reparameterised sampling ----------------------------------------------------------------------
+
+
+def test_rsample(case: Case, device):
+    model = build(case, device)
+    d = condition(model, case, (2,))
+    if is_discrete(model):
+        assert not d.has_rsample
+        with pytest.raises(NotImplementedError):
+            d.rsample()
+        return
+    assert d.has_rsample
+    torch.manual_seed(0)
+    x = d.rsample((3,))
+    torch.manual_seed(0)
+    torch.testing.assert_close(x, d.sample((3,)))
+    grads = torch.autograd.grad(x.sum(), [p for p in model.parameters()], allow_unused=True)
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+    # log_prob is differentiable in the value
+    value = x.detach().requires_grad_(True)
+    (g,) = torch.autograd.grad(d.log_prob(value).sum(), value)
+    assert torch.isfinite(g).all() and g.abs().sum() > 0
