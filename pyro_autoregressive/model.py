@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -134,5 +135,12 @@ class AutoregressiveModel(nn.Module, ConditionalDistribution):
         return next(self.parameters()).device
 
     def config(self) -> dict[str, Any]:
-        """Constructor arguments (JSON-serialisable), as saved by :func:`pyro_autoregressive.save`."""
-        return {"type": type(self).__name__, **self._config, "head": self.head.config()}
+        """Constructor arguments (JSON-serialisable), as saved by :func:`pyro_autoregressive.save`.
+
+        Subclasses fill ``self._config`` with their keyword arguments; the head is
+        added as its own config when the constructor takes a ``head``.
+        """
+        config = {"type": type(self).__name__, **self._config}
+        if "head" in inspect.signature(type(self).__init__).parameters:
+            config["head"] = self.head.config()
+        return config

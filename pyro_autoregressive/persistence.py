@@ -47,8 +47,9 @@ def load(path: str | Path, map_location: str | torch.device | None = None) -> Au
     name = config.pop("type", None)
     if name not in MODEL_REGISTRY:
         raise ValueError(f"{path / CONFIG_NAME}: expected 'type' in {sorted(MODEL_REGISTRY)}, got {name!r}")
-    head = head_from_config(config.pop("head"))
-    model = MODEL_REGISTRY[name](head=head, **config).to(dtype)
+    if "head" in config:
+        config["head"] = head_from_config(config["head"])
+    model = MODEL_REGISTRY[name](**config).to(dtype)
     device = "cpu" if map_location is None else str(map_location)
     load_model(model, str(path / WEIGHTS_NAME), device=device)
     return model.to(device)

@@ -2,7 +2,9 @@
 
 Each :class:`Case` builds a fresh tiny model. The generic tests in
 ``test_properties.py`` run over all of them; a new model is done when it is
-registered here with every head it supports and the whole table passes.
+registered with every head it supports and the whole table passes.
+Each model family registers its cases in its own ``tests/cases_<family>.py``
+(collected at the bottom of this file).
 Keep the event tiny: discrete cases are enumerated (``K ** values`` points),
 continuous ones integrated on a grid (at most 2 values per event).
 """
@@ -50,18 +52,12 @@ def num_event_values(model: par.AutoregressiveModel, case: Case) -> int:
     return math.prod(model.layout(case.length).event_shape)
 
 
-# -- MADE ------------------------------------------------------------------------------------------
+def _collect() -> None:
+    import importlib
+    import pathlib
 
-for _name, _head in tiny_heads().items():
-    _continuous = _name.startswith("normal")
-    _size = 2 if _continuous else 3
-    register(f"made-{_name}", lambda h=_head, d=_size: par.MADE(d, h(), hidden_sizes=(8, 8)))
-    register(
-        f"made-{_name}-context-order",
-        lambda h=_head, d=_size: par.MADE(d, h(), hidden_sizes=(8,), context_size=2, order=list(range(d))[::-1]),
-    )
-register(
-    "made-categorical-onehot-random",
-    lambda: par.MADE(3, Categorical(3), hidden_sizes=(8,), order="random", one_hot=True),
-)
-register("made-categorical-nohidden", lambda: par.MADE(3, Categorical(3), hidden_sizes=(), context_size=2))
+    for path in sorted(pathlib.Path(__file__).parent.glob("cases_*.py")):
+        importlib.import_module(path.stem)
+
+
+_collect()
