@@ -49,7 +49,9 @@ class Categorical(Head):
 
     def log_prob(self, params: torch.Tensor, value: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         log_p = F.log_softmax(self._logits(params) / temperature, dim=-1)  # (*N, C, K)
-        return log_p.gather(-1, value.unsqueeze(-1)).squeeze(-1).sum(-1)
+        shape = torch.broadcast_shapes(log_p.shape[:-1], value.shape)
+        index = value.expand(shape).unsqueeze(-1)  # (*N, C, 1)
+        return log_p.expand(shape + log_p.shape[-1:]).gather(-1, index).squeeze(-1).sum(-1)
 
     def sample_channel(
         self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0

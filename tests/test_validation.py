@@ -1,0 +1,129 @@
+"""Bad input gets a clear error naming the argument, the expected and the received."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import pyro_autoregressive as par
+from pyro_autoregressive.heads import Categorical, Normal
+
+
+@pytest.fixture
+def discrete():
+    torch.manual_seed(0)
+    return par.MADE(4, Categorical(5), hidden_sizes=(8,), context_size=3)
+
+
+@pytest.fixture
+def continuous():
+    torch.manual_seed(0)
+    return par.MADE(4, Normal(), hidden_sizes=(8,))
+
+
+def test_wrong_event_shape(discrete):
+    d = discrete.condition(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match=r"value: expected shape \(\*batch, 4\).*got \(2, 5\)"):
+        d.log_prob(torch.zeros(2, 5, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"value: expected shape"):
+        d.log_prob(torch.tensor(1))
+
+
+def test_batch_does_not_broadcast(discrete):
+    d = discrete.condition(torch.zeros(2, 3))
+    with pytest.raises(
+        ValueError, match=r"value: expected leading dims that broadcast against batch_shape \(2,\), got \(3,\)"
+    ):
+        d.log_prob(torch.zeros(3, 4, dtype=torch.long))
+
+
+def test_wrong_dtype(discrete, continuous):
+    with pytest.raises(TypeError, match=r"value: expected an integer dtype .* got torch.float32"):
+        discrete.condition(torch.zeros(3)).log_prob(torch.zeros(4))
+    with pytest.raises(TypeError, match=r"value: expected dtype torch.float32 .* got torch.float64"):
+        continuous.condition().log_prob(torch.zeros(4, dtype=torch.float64))
+    with pytest.raises(TypeError, match=r"value: expected a torch.Tensor, got list"):
+        continuous.condition().log_prob([0.0, 0.0, 0.0, 0.0])
+
+
+def test_outside_support(discrete):
+    d = discrete.condition(torch.zeros(3))
+    with pytest.raises(ValueError, match=r"value: expected integers in \[0, 4\] .* got values in \[0, 5\]"):
+        d.log_prob(torch.tensor([0, 1, 2, 5]))
+    with pytest.raises(ValueError, match=r"got values in \[-1, 2\]"):
+        d.log_prob(torch.tensor([0, -1, 2, 1]))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite(continuous, bad):
+    with pytest.raises(ValueError, match="value: expected finite values, got NaN or inf"):
+        continuous.condition().log_prob(torch.tensor([0.0, bad, 0.0, 0.0]))
+
+
+def test_wrong_device(continuous):
+    with pytest.raises(ValueError, match=r"value: expected a tensor on cpu .* got meta"):
+        continuous.condition().log_prob(torch.zeros(4, device="meta"))
+    with pytest.raises(ValueError, match=r"context: expected a tensor on cpu .* got meta"):
+        par.MADE(4, Normal(), hidden_sizes=(8,), context_size=2).condition(torch.zeros(2, device="meta"))
+
+
+def test_context_errors(discrete, continuous):
+    with pytest.raises(ValueError, match=r"context: expected a tensor of shape \(\*batch, 3\), got None"):
+        discrete.condition()
+    with pytest.raises(ValueError, match=r"context: expected shape \(\*batch, 3\), got \(2, 4\)"):
+        discrete.condition(torch.zeros(2, 4))
+    with pytest.raises(ValueError, match=r"context: MADE was built with context_size=0 and takes none, got \(2,\)"):
+        continuous.condition(torch.zeros(2))
+    with pytest.raises(TypeError, match=r"context: expected dtype torch.float32 .* got torch.float64"):
+        discrete.condition(torch.zeros(3, dtype=torch.float64))
+    with pytest.raises(TypeError, match=r"context: expected a torch.Tensor or None, got list"):
+        discrete.condition([0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="context: expected finite values"):
+        discrete.condition(torch.tensor([0.0, float("nan"), 0.0]))
+
+
+def test_arguments_the_model_cannot_take(discrete):
+    with pytest.raises(TypeError, match=r"length: MADE has a fixed event size \(4\), got length=7"):
+        discrete.condition(torch.zeros(3), length=7)
+    with pytest.raises(ValueError, match=r"local_context: MADE was built with local_context_channels=0"):
+        discrete.condition(torch.zeros(3), local_context=torch.zeros(1, 4))
+
+
+def test_distribution_method_arguments(discrete, continuous):
+    d = discrete.condition(torch.zeros(3))
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="temperature: expected a finite float > 0"):
+            d.temper(bad)
+    with pytest.raises(ValueError, match=r"num_steps: expected an int in \[0, 4\], got 5"):
+        d.condition_on_prefix(d.sample(), 5)
+    with pytest.raises(NotImplementedError, match="rsample: the head Categorical"):
+        d.rsample()
+
+
+def test_prefix_cannot_shrink(discrete):
+    d = discrete.condition(torch.zeros(3))
+    c = d.condition_on_prefix(d.sample(), 3)
+    with pytest.raises(ValueError, match="num_steps: this distribution already fixes 3 steps, got 1"):
+        c.condition_on_prefix(c.sample(), 1)
+
+
+def test_constructor_errors():
+    with pytest.raises(ValueError, match="event_size: expected an int >= 1, got 0"):
+        par.MADE(0, Categorical(3))
+    with pytest.raises(ValueError, match=r"order: expected a permutation of 0..2, got \[0, 0, 1\]"):
+        par.MADE(3, Categorical(3), order=[0, 0, 1])
+    with pytest.raises(ValueError, match="order: expected None, a permutation or 'random'"):
+        par.MADE(3, Categorical(3), order="reverse")
+    with pytest.raises(TypeError, match=r"head: expected a pyro_autoregressive\.heads\.Head, got str"):
+        par.MADE(3, "categorical")
+    with pytest.raises(ValueError, match="one_hot: needs a discrete head"):
+        par.MADE(3, Normal(), one_hot=True)
+    with pytest.raises(ValueError, match="context_size: expected an int >= 0, got -1"):
+        par.MADE(3, Normal(), context_size=-1)
+
+
+def test_validation_can_be_switched_off(discrete):
+    d = discrete.condition(torch.zeros(3))
+    d._validate_args = False
+    # no check runs then: validating inputs is the caller's responsibility
+    assert d.log_prob(torch.zeros(4, dtype=torch.long)).shape == ()
