@@ -116,6 +116,8 @@ class AutoregressiveDistribution(TorchDistribution):
         """
         if self._validate_args:
             self._validate_sample(value)
+        if self.model.head.is_discrete:
+            value = value.long()  # any integer dtype is accepted (uint8 images, int32 tokens)
         event_dim = len(self.event_shape)
         value_batch = value.shape[: value.dim() - event_dim]
         shape = torch.broadcast_shapes(value_batch, self.batch_shape)
@@ -180,7 +182,7 @@ class AutoregressiveDistribution(TorchDistribution):
             self._validate_sample(value)  # also checks it agrees with a prefix fixed before
         event_dim = len(self.event_shape)
         batch_shape = torch.broadcast_shapes(value.shape[: value.dim() - event_dim], self.batch_shape)
-        steps = self.layout.to_steps(value)[..., :num_steps, :]
+        steps = self.layout.to_steps(value)[..., :num_steps, :].to(self.model.head.value_dtype(self.model.dtype))
         if self.prefix is not None and self.prefix.shape[-2] > num_steps:
             raise ValueError(
                 f"num_steps: this distribution already fixes {self.prefix.shape[-2]} steps, got {num_steps}"

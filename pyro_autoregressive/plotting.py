@@ -22,7 +22,7 @@ def save_image_grid(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    images = images.detach().cpu().float() / max(num_levels - 1, 1)
+    images = (images.detach().cpu().double() / max(num_levels - 1, 1)).clamp(0, 1).numpy()
     n, channels = images.shape[:2]
     ncols = ncols or math.ceil(math.sqrt(n))
     nrows = math.ceil(n / ncols)
@@ -33,7 +33,7 @@ def save_image_grid(
             if channels == 1:
                 ax.imshow(images[i, 0], cmap="gray", vmin=0, vmax=1)
             else:
-                ax.imshow(images[i].permute(1, 2, 0).clamp(0, 1))
+                ax.imshow(images[i].transpose(1, 2, 0))
     if title:
         fig.suptitle(title, fontsize=9)
     path = Path(path)

@@ -1,9 +1,9 @@
 """MADE in the property-test table."""
 
-from cases import register, tiny_heads
-
 import pyro_autoregressive as par
 from pyro_autoregressive.heads import Categorical
+
+from cases import register, tiny_heads
 
 for _name, _head in tiny_heads().items():
     _continuous = _name.startswith("normal")

@@ -7,9 +7,10 @@ import zlib
 
 import pytest
 import torch
-from cases import CASES, Case
 
 import pyro_autoregressive as par
+
+from cases import CASES, Case
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -15,8 +15,6 @@ import math
 import pyro
 import pytest
 import torch
-from cases import CASES, Case
-from conftest import all_values, build, condition, make_context, real_line, seed_for, vary_step
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyro import poutine
@@ -24,6 +22,9 @@ from pyro.infer import SVI, Predictive, Trace_ELBO
 from scipy import stats
 
 import pyro_autoregressive as par
+
+from cases import CASES, Case
+from conftest import all_values, build, condition, make_context, real_line, seed_for, vary_step
 
 SAMPLE_SHAPES = [(), (2,), (2, 3)]
 ALPHA = 1e-3

@@ -127,3 +127,10 @@ def test_validation_can_be_switched_off(discrete):
     d._validate_args = False
     # no check runs then: validating inputs is the caller's responsibility
     assert d.log_prob(torch.zeros(4, dtype=torch.long)).shape == ()
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int16, torch.int32])
+def test_any_integer_dtype_is_accepted(discrete, dtype):
+    d = discrete.condition(torch.zeros(3))
+    x = torch.tensor([0, 4, 2, 1])
+    torch.testing.assert_close(d.log_prob(x.to(dtype)), d.log_prob(x))
