@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     torch.manual_seed(args.seed)
     data = load_digits_split()
     dims = data["train"].shape[1]
-    model = par.MADE(dims, par.heads.Categorical(DIGITS_LEVELS), hidden_sizes=tuple(args.hidden), one_hot=True)
+    model = par.MADE(dims, par.heads.Categorical(DIGITS_LEVELS), hidden_sizes=tuple(args.hidden))
     result = fit(
         model,
         data["train"],

@@ -62,9 +62,6 @@ class AutoregressiveModel(nn.Module, ConditionalDistribution):
         self.local_context_channels = local_context_channels
         self._config: dict[str, Any] = {}
 
-    def __hash__(self) -> int:
-        return nn.Module.__hash__(self)
-
     # -- to be provided by subclasses ---------------------------------------------------------
 
     def layout(self, length: int | None = None) -> StepLayout:
