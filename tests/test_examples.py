@@ -26,3 +26,19 @@ def test_made_digits(tmp_path):
     assert "MADE, Categorical(17)" in out and "independent histograms" in out
     assert (tmp_path / "samples.png").stat().st_size > 0
     assert (tmp_path / "model" / "config.json").exists()
+
+
+def test_svi_maximum_likelihood_equals_direct_minimisation():
+    out = run_example("svi_maximum_likelihood.py")
+    gap = float(out.split("largest parameter difference ")[1].split()[0])
+    assert gap < 1e-10
+
+
+def test_vae_learned_prior():
+    out = run_example("vae_learned_prior.py")
+    assert "N(0, I)" in out and "MADE(16, NormalMixture(3))" in out
+
+
+def test_nuts_learned_prior():
+    out = run_example("nuts_learned_prior.py")
+    assert "ESS" in out and "R-hat" in out
