@@ -36,7 +36,7 @@ def test_svi_maximum_likelihood_equals_direct_minimisation():
 
 def test_vae_learned_prior():
     out = run_example("vae_learned_prior.py")
-    assert "N(0, I)" in out and "MADE(16, NormalMixture(3))" in out
+    assert "N(0, I)" in out and "MADE(NormalMixture(3))" in out and "paired" in out
 
 
 def test_nuts_learned_prior():
