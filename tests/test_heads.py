@@ -178,3 +178,24 @@ def test_config_round_trip(head):
 def test_bad_head_arguments(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+@pytest.mark.parametrize("head", CONTINUOUS, ids=repr)
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_channel_cdf_is_the_integral_of_the_density(head, temperature):
+    """d/dv P(X_1 <= v | x_0) equals p(x_0, v) / p(x_0), and P(X_0 <= v) integrates p(v)."""
+    torch.manual_seed(3)
+    params = torch.randn(head.num_params(2), dtype=torch.float64)
+    x0 = torch.tensor([0.4], dtype=torch.float64)
+    v = torch.linspace(-3, 3, 7, dtype=torch.float64)
+    h = 1e-5
+    cdf = lambda t: head.channel_cdf(params.expand(len(t), -1), x0.expand(len(t), 1), t, 2, temperature)  # noqa: E731
+    density = (cdf(v + h) - cdf(v - h)) / (2 * h)
+    axis = torch.linspace(-60, 60, 120001, dtype=torch.float64)
+    joint = lambda t: head.log_prob(  # noqa: E731
+        params.expand(len(t), -1), torch.stack([x0.expand(len(t)), t], -1), temperature
+    ).exp()
+    marginal_x0 = joint(axis).sum() * (axis[1] - axis[0])
+    torch.testing.assert_close(density, joint(v) / marginal_x0, rtol=1e-5, atol=1e-8)
+    ends = cdf(torch.tensor([-1e3, 1e3], dtype=torch.float64))
+    torch.testing.assert_close(ends, torch.tensor([0.0, 1.0], dtype=torch.float64), rtol=0, atol=1e-12)

@@ -77,6 +77,10 @@ class CoupledMixture(Head):
     def _component_sample(self, loc: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
         """One draw from the component with the given location and log-scale."""
 
+    def _component_cdf(self, value: torch.Tensor, loc: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+        """Per-channel component CDF (continuous heads)."""
+        raise NotImplementedError(f"channel_cdf: {type(self).__name__} has no continuous CDF")
+
     def _unpack(self, params: torch.Tensor, channels: int, temperature: float) -> MixtureParams:
         m = self.num_components
         num_weights = m * int(self._has_weights)
@@ -114,6 +118,29 @@ class CoupledMixture(Head):
         loc = self._coupled_loc(p, self._scaled(value, params.dtype)[..., :-1])  # (*N, C, M)
         per_channel = self._component_log_prob(value.unsqueeze(-1), loc, p.log_scale)  # (*N, C, M)
         return torch.logsumexp(p.log_weights + per_channel.sum(-2), dim=-1)
+
+    def channel_cdf(
+        self,
+        params: torch.Tensor,
+        prefix: torch.Tensor,
+        value: torch.Tensor,
+        channels: int,
+        temperature: float = 1.0,
+    ) -> torch.Tensor:
+        """``P(X_c <= value | channels < c = prefix)`` for ``c = prefix.shape[-1]``; ``(*N,)``.
+
+        The conditional of channel ``c`` is a mixture whose weights are the
+        components' posterior given the prefix. Used for the Rosenblatt transform
+        (probability integral transform) of samples and for calibration checks.
+        """
+        c = prefix.shape[-1]
+        p = self._unpack(params, channels, temperature)
+        loc = self._coupled_loc(p, self._scaled(prefix, params.dtype))  # (*N, c+1, M)
+        log_scale = p.log_scale[..., : c + 1, :]
+        evidence = self._component_log_prob(prefix.unsqueeze(-1), loc[..., :c, :], log_scale[..., :c, :])
+        weights = torch.softmax(p.log_weights + evidence.sum(-2), dim=-1)  # (*N, M)
+        cdf = self._component_cdf(value.unsqueeze(-1), loc[..., c, :], log_scale[..., c, :])
+        return (weights * cdf).sum(-1)
 
     def sample_channel(
         self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0

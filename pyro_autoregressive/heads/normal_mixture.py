@@ -34,6 +34,9 @@ class NormalMixture(CoupledMixture):
         z = (value - loc) * torch.exp(-log_scale)
         return -0.5 * z * z - log_scale - 0.5 * math.log(2.0 * math.pi)
 
+    def _component_cdf(self, value: torch.Tensor, loc: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+        return torch.special.ndtr((value - loc) * torch.exp(-log_scale))
+
     def _component_sample(self, loc: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
         noise = torch.randn(loc.shape, dtype=loc.dtype, device=loc.device)
         return loc + torch.exp(log_scale) * noise
