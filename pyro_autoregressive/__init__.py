@@ -4,7 +4,7 @@ from . import heads
 from .distribution import AutoregressiveDistribution
 from .layout import ImageLayout, PermutedLayout, SequenceLayout, StepLayout
 from .model import AutoregressiveModel
-from .models import MADE
+from .models import MADE, Transformer, WaveNet
 from .persistence import load, save
 from .sampling import IncrementalState, NaiveState
 
@@ -20,6 +20,8 @@ __all__ = [
     "PermutedLayout",
     "SequenceLayout",
     "StepLayout",
+    "Transformer",
+    "WaveNet",
     "heads",
     "load",
     "save",

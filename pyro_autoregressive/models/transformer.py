@@ -1,0 +1,330 @@
+"""The decoder-only Transformer over sequences and raster-order images, with a KV cache."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..heads import Head
+from ..layout import ImageLayout, SequenceLayout, StepLayout
+from ..model import AutoregressiveModel
+from ..nn.attention import KVCache, TransformerBlock
+from ..nn.channel_coupling import ChannelCoupling
+from ..sampling import IncrementalState
+
+__all__ = ["Transformer", "TransformerState"]
+
+
+class Transformer(AutoregressiveModel):
+    r"""A decoder-only (GPT-style) Transformer (Vaswani et al. 2017) as an exact distribution.
+
+    Step ``i`` is predicted from the steps before it by causal self-attention
+    over the input shifted right by one, behind a learned start token:
+
+    .. math::
+        e_0 = s + p_0, \qquad e_i = E\,u(x_{i-1}) + p_i \quad (i \ge 1), \qquad
+        \theta_i = W\,\operatorname{LN}\big(\operatorname{Block}_L \circ \dots \circ
+        \operatorname{Block}_1(e)\big)_i,
+
+    with ``u`` the step's features (one-hot values for discrete heads, the values
+    for continuous ones), ``E`` the token embedding, ``p`` learned positions and
+    pre-norm blocks of causal multi-head attention and a GELU MLP. So
+    ``theta_i`` depends on ``x_{<i}`` only and one pass gives every conditional.
+
+    *Sequences*: ``Transformer(head, max_length)``; events ``(T,)`` for any
+    ``T <= max_length`` (``model.condition(length=T)``). *Images*:
+    ``Transformer(head, image_shape=(C, H, W))`` models the pixels in raster order
+    (Image GPT), one step per pixel; its ``C`` channels are the step's. For the
+    per-channel heads (``Categorical``, ``Bernoulli``) with ``C > 1`` a small
+    masked network (:class:`~pyro_autoregressive.nn.channel_coupling.ChannelCoupling`)
+    makes channel ``c`` depend on the channels ``< c`` of the same pixel;
+    the other heads couple channels themselves.
+
+    Conditioning: a global ``context (*B, context_size)`` is projected and added
+    to every input position (the start token included); a ``local_context
+    (*B, channels, *positions)`` is projected per position and added to the
+    input of that position (it conditions, it is not a value, so step ``i`` may
+    see the local context at ``i``).
+
+    Sampling with ``cache=True`` keeps, per layer, the keys and values of the
+    committed positions (:class:`TransformerState`), so each step costs one
+    position's pass instead of the whole prefix; a prompt given by
+    ``condition_on_prefix`` is encoded in one parallel causal pass.
+
+    :param head: the per-step distribution (any head).
+    :param max_length: the longest sequence (sequence mode).
+    :param d_model: width of the residual stream.
+    :param num_heads: attention heads (must divide ``d_model``).
+    :param num_layers: number of blocks.
+    :param context_size: size of the global context vector (0: none).
+    :param image_shape: ``(C, H, W)`` for image mode, instead of ``max_length``.
+    :param dropout: dropout probability (embeddings, attention, residual branches).
+    :param local_context_channels: channels of the per-position context (0: none).
+    :param mlp_ratio: hidden width of the MLPs as a multiple of ``d_model``.
+    :param coupling_hidden: hidden units of the in-pixel channel coupling.
+
+    NOTE: positions are learned absolute embeddings (no rotary embeddings), so a
+    model cannot go past ``max_length``. The cache is exact, not approximate:
+    no sliding window.
+
+    References:
+        Vaswani et al. Attention Is All You Need. NeurIPS 2017. https://arxiv.org/abs/1706.03762
+
+        Radford et al. Language Models are Unsupervised Multitask Learners (GPT-2). OpenAI, 2019.
+
+        Parmar et al. Image Transformer. ICML 2018. https://arxiv.org/abs/1802.05751
+
+        Chen et al. Generative Pretraining from Pixels (Image GPT). ICML 2020.
+
+    Example::
+
+        >>> import torch, pyro_autoregressive as par
+        >>> model = par.Transformer(par.heads.Categorical(5), max_length=16, d_model=32, num_heads=2, num_layers=2)
+        >>> d = model.condition(length=10)
+        >>> x = d.sample((3,))
+        >>> x.shape, d.log_prob(x).shape
+        (torch.Size([3, 10]), torch.Size([3]))
+        >>> prompt = torch.tensor([1, 2, 3, 4, 0, 0, 0, 0, 0, 0])
+        >>> d.condition_on_prefix(prompt, 4).sample().shape
+        torch.Size([10])
+    """
+
+    def __init__(
+        self,
+        head: Head,
+        max_length: int | None = None,
+        d_model: int = 128,
+        num_heads: int = 4,
+        num_layers: int = 4,
+        context_size: int = 0,
+        image_shape: Sequence[int] | None = None,
+        dropout: float = 0.0,
+        local_context_channels: int = 0,
+        mlp_ratio: int = 4,
+        coupling_hidden: int = 64,
+    ) -> None:
+        super().__init__(head, context_size=context_size, local_context_channels=local_context_channels)
+        if (max_length is None) == (image_shape is None):
+            raise ValueError(
+                f"max_length, image_shape: expected exactly one of them, got max_length={max_length!r}, "
+                f"image_shape={image_shape!r}"
+            )
+        for name, value in (
+            ("d_model", d_model),
+            ("num_heads", num_heads),
+            ("num_layers", num_layers),
+            ("mlp_ratio", mlp_ratio),
+            ("coupling_hidden", coupling_hidden),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
+        if d_model % num_heads:
+            raise ValueError(f"num_heads: expected a divisor of d_model={d_model}, got {num_heads}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout: expected a float in [0, 1), got {dropout!r}")
+        self.image_shape: tuple[int, int, int] | None = None
+        if image_shape is not None:
+            self.image_shape = tuple(int(s) for s in ImageLayout(image_shape).event_shape)  # type: ignore[assignment]
+            channels = self.image_shape[0]
+            self.max_steps = self.image_shape[1] * self.image_shape[2]
+        else:
+            if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1:
+                raise ValueError(f"max_length: expected an int >= 1, got {max_length!r}")
+            channels = 1
+            self.max_steps = max_length
+        self.max_length = max_length
+        self.channels = channels
+        self.d_model = d_model
+        self._config = {
+            "max_length": max_length,
+            "d_model": d_model,
+            "num_heads": num_heads,
+            "num_layers": num_layers,
+            "context_size": context_size,
+            "image_shape": None if self.image_shape is None else list(self.image_shape),
+            "dropout": dropout,
+            "local_context_channels": local_context_channels,
+            "mlp_ratio": mlp_ratio,
+            "coupling_hidden": coupling_hidden,
+        }
+
+        self.num_features = head.num_classes if head.is_discrete else 1  # F per channel
+        assert self.num_features is not None
+        num_params = head.num_params(channels)
+        self.couples_channels = head.per_channel_params and channels > 1
+        self.token_embedding = nn.Linear(channels * self.num_features, d_model, bias=False)
+        self.start = nn.Parameter(torch.empty(d_model))
+        self.position = nn.Parameter(torch.empty(self.max_steps, d_model))
+        self.context_embedding = nn.Linear(context_size, d_model) if context_size else None
+        self.local_embedding = nn.Linear(local_context_channels, d_model) if local_context_channels else None
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(TransformerBlock(d_model, num_heads, mlp_ratio, dropout) for _ in range(num_layers))
+        self.norm = nn.LayerNorm(d_model)
+        self.output = nn.Linear(d_model, num_params)
+        self.coupling = None
+        if self.couples_channels:
+            self.coupling = ChannelCoupling(
+                channels, self.num_features, num_params // channels, d_model, coupling_hidden
+            )
+        self._init_weights(num_layers)
+
+    def _init_weights(self, num_layers: int) -> None:
+        """GPT-2's initialisation: N(0, 0.02) weights, zero biases, residual outputs scaled by 1/sqrt(2L)."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        for block in self.blocks:
+            assert isinstance(block, TransformerBlock)
+            nn.init.normal_(block.attn.proj.weight, std=0.02 / (2 * num_layers) ** 0.5)
+            nn.init.normal_(block.mlp[2].weight, std=0.02 / (2 * num_layers) ** 0.5)
+        nn.init.normal_(self.start, std=0.02)
+        nn.init.normal_(self.position, std=0.02)
+
+    # -- AutoregressiveModel protocol --------------------------------------------------------------
+
+    def layout(self, length: int | None = None) -> StepLayout:
+        if self.image_shape is not None:
+            if length is not None:
+                raise TypeError(
+                    f"length: an image Transformer has the fixed event shape {self.image_shape}, got length={length!r}"
+                )
+            return ImageLayout(self.image_shape)
+        if length is None:
+            return SequenceLayout(self.max_steps)
+        if not isinstance(length, int) or isinstance(length, bool) or not 1 <= length <= self.max_steps:
+            raise ValueError(f"length: expected an int in [1, {self.max_steps}] (max_length), got {length!r}")
+        return SequenceLayout(length)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Values ``(N, *E)`` to features ``(N, *E, F)``: one-hot for discrete heads, the values otherwise."""
+        if self.head.is_discrete:
+            return F.one_hot(x, self.num_features).to(self.dtype)  # (N, *E, K)
+        return x.to(self.dtype).unsqueeze(-1)  # (N, *E, 1)
+
+    def network(
+        self, h: torch.Tensor, context: torch.Tensor | None, local_context: torch.Tensor | None
+    ) -> torch.Tensor:
+        N = h.shape[0]
+        if self.image_shape is not None:
+            C, H, W, F_ = h.shape[1:]
+            u = h.permute(0, 2, 3, 1, 4).reshape(N, H * W, C * F_)  # (N, S, C*F), raster order
+        else:
+            u = h  # (N, T, F)
+        S = u.shape[1]
+        tokens = torch.cat([self.start.expand(N, 1, -1), self.token_embedding(u[:, :-1])], dim=1)  # (N, S, D)
+        x = self._inputs(tokens, 0, self._context_features(context), self._local_features(local_context))
+        for block in self.blocks:
+            x = block(x)  # (N, S, D)
+        assert x.shape[1] == S
+        return self._params(self.norm(x), u)  # (N, S, P)
+
+    def incremental_state(
+        self,
+        layout: StepLayout,
+        context: torch.Tensor | None,
+        local_context: torch.Tensor | None,
+        batch_size: int,
+    ) -> IncrementalState:
+        return TransformerState(self, layout, context, local_context, batch_size)
+
+    # -- pieces shared by the parallel pass and the KV-cache state --------------------------------------
+
+    def _context_features(self, context: torch.Tensor | None) -> torch.Tensor | None:
+        if self.context_embedding is None or context is None:
+            return None
+        return self.context_embedding(context).unsqueeze(1)  # (N, 1, D)
+
+    def _local_features(self, local_context: torch.Tensor | None) -> torch.Tensor | None:
+        if self.local_embedding is None or local_context is None:
+            return None
+        # (N, channels, *positions) -> (N, S, channels), positions in step order
+        return self.local_embedding(local_context.flatten(2).transpose(1, 2))  # (N, S, D)
+
+    def _inputs(
+        self, tokens: torch.Tensor, first: int, context: torch.Tensor | None, local: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Token embeddings ``(N, n, D)`` of positions ``first..first+n-1`` plus positions and contexts."""
+        n = tokens.shape[1]
+        x = tokens + self.position[first : first + n]  # (N, n, D)
+        if context is not None:
+            x = x + context
+        if local is not None:
+            x = x + local[:, first : first + n]
+        return self.drop(x)
+
+    def _params(self, z: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
+        """Normalised hidden states ``(N, n, D)`` (and the steps' own features ``(N, n, C*F)``) to ``(N, n, P)``."""
+        params = self.output(z)
+        if self.coupling is not None:
+            assert u is not None
+            params = params + self.coupling(u, z)
+        return params
+
+    def _step_features(self, values: torch.Tensor) -> torch.Tensor:
+        """Step values ``(N, n, C)`` to features ``(N, n, C*F)`` (channel-major, as in :meth:`network`)."""
+        return self.embed(values).flatten(-2)
+
+
+class TransformerState(IncrementalState):
+    """KV-cache sampling state of a :class:`Transformer`.
+
+    Holds, per layer, the keys and values of the input positions ``0..i``
+    (:class:`~pyro_autoregressive.nn.attention.KVCache`) and the final hidden
+    state of position ``i`` (which predicts step ``i``). ``advance(x_i)`` embeds
+    ``x_i`` as the input of position ``i + 1``, appends its keys and values in
+    every layer and attends from that position only: ``O(layers * i)`` per step
+    instead of a pass over the whole buffer. ``advance_prefix`` encodes several
+    known steps (a prompt) in one causal pass.
+    """
+
+    def __init__(
+        self,
+        model: Transformer,
+        layout: StepLayout,
+        context: torch.Tensor | None,
+        local_context: torch.Tensor | None,
+        batch_size: int,
+    ) -> None:
+        self.model = model
+        self.num_steps = layout.num_steps
+        self.channels = layout.channels
+        self.caches = [KVCache(layout.num_steps) for _ in model.blocks]
+        self.context = model._context_features(context)  # (N, 1, D) or None
+        self.local = model._local_features(local_context)  # (N, S, D) or None
+        self.step = 0  # committed steps; the hidden state is that of position `step`
+        self.hidden = self._run(model.start.expand(batch_size, 1, -1), 0)  # (N, 1, D)
+
+    def _run(self, tokens: torch.Tensor, first: int) -> torch.Tensor:
+        """Feed positions ``first..first+n-1`` (tokens ``(N, n, D)``); return the last one's state ``(N, 1, D)``."""
+        x = self.model._inputs(tokens, first, self.context, self.local)
+        for block, cache in zip(self.model.blocks, self.caches, strict=True):
+            x = block(x, cache)  # (N, n, D)
+        return self.model.norm(x[:, -1:])  # (N, 1, D)
+
+    def params(self, partial: torch.Tensor | None = None) -> torch.Tensor:
+        u = None
+        if self.model.coupling is not None:
+            # the current step's channels drawn so far; the rest are zeros, which block c cannot see
+            N = self.hidden.shape[0]
+            values = torch.zeros(N, self.channels, dtype=torch.long, device=self.hidden.device)
+            if partial is not None and partial.shape[-1] > 0:
+                values = torch.cat([partial, values[:, partial.shape[-1] :]], dim=-1)
+            u = self.model._step_features(values.unsqueeze(1))  # (N, 1, C*F)
+        return self.model._params(self.hidden, u)[:, 0]  # (N, P)
+
+    def advance(self, value: torch.Tensor) -> None:
+        self.advance_prefix(value.unsqueeze(1))
+
+    def advance_prefix(self, values: torch.Tensor) -> None:
+        # steps step..step+n-1 become the inputs of positions step+1..step+n (the last step needs none)
+        n = values.shape[1]
+        used = min(n, self.num_steps - 1 - self.step)
+        if used > 0:
+            tokens = self.model.token_embedding(self.model._step_features(values[:, :used]))  # (N, used, D)
+            self.hidden = self._run(tokens, self.step + 1)
+        self.step += n

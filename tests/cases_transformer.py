@@ -1,0 +1,47 @@
+"""The Transformer in the property-test table: sequences with every head, and raster-order images."""
+
+import pyro_autoregressive as par
+from pyro_autoregressive.heads import Bernoulli, Categorical, DiscretizedLogisticMixture
+
+from cases import register, tiny_heads
+
+_TINY = {"d_model": 8, "num_heads": 2, "num_layers": 1, "mlp_ratio": 2, "coupling_hidden": 4}
+
+for _name, _head in tiny_heads().items():
+    _continuous = _name.startswith("normal")
+    _length = 2 if _continuous else 3
+    # max_length above the case's length: condition(length=T) with T < max_length
+    register(
+        f"transformer-{_name}",
+        lambda h=_head: par.Transformer(h(), max_length=4, **_TINY),
+        length=_length,
+    )
+    register(
+        f"transformer-{_name}-context",
+        lambda h=_head, t=_length: par.Transformer(h(), max_length=t, context_size=2, **_TINY | {"num_layers": 2}),
+        length=_length,
+    )
+    if not _continuous:
+        register(f"transformer-{_name}-image", lambda h=_head: par.Transformer(h(), image_shape=(1, 2, 2), **_TINY))
+    else:
+        register(f"transformer-{_name}-image", lambda h=_head: par.Transformer(h(), image_shape=(1, 1, 2), **_TINY))
+
+# two channels per pixel: in-network channel coupling (Categorical, Bernoulli) or the head's (logistic mixture)
+register("transformer-categorical-image-2ch", lambda: par.Transformer(Categorical(3), image_shape=(2, 1, 2), **_TINY))
+register(
+    "transformer-bernoulli-image-2ch-context",
+    lambda: par.Transformer(Bernoulli(), image_shape=(2, 1, 2), context_size=2, **_TINY),
+)
+register(
+    "transformer-logistic_mixture-image-2ch",
+    lambda: par.Transformer(DiscretizedLogisticMixture(2, num_classes=4), image_shape=(2, 1, 2), **_TINY),
+)
+register(
+    "transformer-categorical-local-context",
+    lambda: par.Transformer(Categorical(3), max_length=3, local_context_channels=2, context_size=2, **_TINY),
+    length=3,
+)
+register(
+    "transformer-bernoulli-image-local-context",
+    lambda: par.Transformer(Bernoulli(), image_shape=(2, 2, 1), local_context_channels=1, **_TINY),
+)

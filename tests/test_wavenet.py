@@ -1,0 +1,275 @@
+"""WaveNet-specific tests: receptive field, queue state, conditioning, mu-law, streaming, WAV I/O.
+
+The generic properties (normalisation, causality, samples vs log_prob, cached ==
+naive, ...) run over the tiny cases of ``tests/cases_wavenet.py``. Seeds are fixed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import pathlib
+
+import pytest
+import torch
+
+import pyro_autoregressive as par
+from pyro_autoregressive.audio import (
+    linear_decode,
+    linear_encode,
+    mu_law_decode,
+    mu_law_encode,
+    read_wav,
+    write_wav,
+)
+from pyro_autoregressive.heads import Categorical, DiscretizedLogisticMixture, Normal
+from pyro_autoregressive.models.wavenet import WaveNetState
+from pyro_autoregressive.nn.causal_conv import CausalConv1d, ConvQueue, shift_right
+from pyro_autoregressive.streaming import generate_stream, stream_to_wav
+
+
+def _wavenet(head=None, **kwargs) -> par.WaveNet:
+    torch.manual_seed(0)
+    options = dict(length=40, residual_channels=8, skip_channels=16, num_layers=3, num_stacks=2)
+    model = par.WaveNet(head or Categorical(5), **(options | kwargs)).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return model
+
+
+def _contexts(model: par.WaveNet, batch: int, length: int):
+    context = torch.randn(batch, model.context_size, dtype=model.dtype) if model.context_size else None
+    local = None
+    if model.local_context_channels:
+        local = torch.randn(batch, model.local_context_channels, model.num_frames(length), dtype=model.dtype)
+    return context, local
+
+
+# -- building blocks --------------------------------------------------------------------------------
+
+
+def test_causal_conv_step_matches_forward():
+    torch.manual_seed(1)
+    conv = CausalConv1d(3, 4, kernel_size=3, dilation=2).double()
+    x = torch.randn(2, 3, 11, dtype=torch.float64)
+    full = conv(x)  # (2, 4, 11)
+    queue = ConvQueue(torch.zeros(2, 3, dtype=torch.float64), kernel_size=3, dilation=2)
+    assert len(queue) == conv.context_length == 4
+    for t in range(11):
+        window = queue.window(x[..., t])
+        queue.push(x[..., t])
+        torch.testing.assert_close(conv.step(window), full[..., t], rtol=1e-12, atol=1e-12)
+    assert torch.equal(shift_right(x)[..., 1:], x[..., :-1]) and (shift_right(x)[..., 0] == 0).all()
+
+
+# -- receptive field and conditioning ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kernel_size", "expected"), [(2, 15), (3, 29)])
+def test_receptive_field(kernel_size, expected):
+    """Step t depends on exactly x_{t-r}, ..., x_{t-1}: the gradient is nonzero there and zero elsewhere."""
+    model = _wavenet(kernel_size=kernel_size, length=3 * expected)
+    assert model.receptive_field == expected == 1 + 2 * 7 * (kernel_size - 1)
+    x = model.condition().sample((4,))
+    features = model.embed(x).detach().requires_grad_(True)
+    t = 2 * expected + 3
+    (grad,) = torch.autograd.grad(model.network(features, None, None)[:, t].sum(), features)
+    seen = grad.abs().sum((0, 2)) > 0  # (T,)
+    assert seen[t - expected : t].all(), "a step within the receptive field is not seen"
+    assert not seen[: t - expected].any() and not seen[t:].any()
+
+
+def test_local_context_frames_are_upsampled_by_hop_length():
+    model = _wavenet(local_context_channels=2, hop_length=4, length=10)
+    assert model.local_context_shape(model.layout()) == (2, 3)  # ceil(10 / 4) frames
+    assert model.local_context_shape(model.layout(12)) == (2, 3)
+    x = model.condition(local_context=torch.zeros(1, 2, 3, dtype=torch.float64)).sample()
+    local = torch.randn(1, 2, 3, dtype=torch.float64, requires_grad=True)
+    params = model(x, None, local)  # (1, 10, P)
+    # step t sees its own frame t // 4 (and, through the layers, earlier ones), never a later one
+    for t in range(10):
+        (grad,) = torch.autograd.grad(params[0, t].sum(), local, retain_graph=True)
+        seen = grad.abs().sum((0, 1)) > 0
+        assert seen[t // 4] and not seen[t // 4 + 1 :].any()
+
+
+def test_local_context_length_mismatch_is_a_clear_error():
+    model = _wavenet(local_context_channels=2, hop_length=4, length=10)
+    wrong = torch.zeros(3, 2, 4, dtype=torch.float64)  # 4 frames, expected ceil(10 / 4) = 3
+    with pytest.raises(ValueError, match=r"local_context: expected shape \(\*batch, 2, 3\), got \(3, 2, 4\)"):
+        model.condition(local_context=wrong)
+    with pytest.raises(ValueError, match=r"local_context.*T = 10 and hop_length = 4, got \(3, 2, 4\)"):
+        model(torch.zeros(3, 10, dtype=torch.long), None, wrong)
+    with pytest.raises(ValueError, match="local_context"):
+        model.condition()  # required
+
+
+def test_length_and_constructor_validation():
+    model = _wavenet()
+    assert model.condition(length=1).event_shape == (1,)
+    assert model.condition(length=123).event_shape == (123,)
+    with pytest.raises(ValueError, match="length: expected an int >= 1, got 0"):
+        model.condition(length=0)
+    with pytest.raises(TypeError, match="length"):
+        model.condition(length=2.5)
+    with pytest.raises(ValueError, match="kernel_size: expected an int >= 2, got 1"):
+        par.WaveNet(Categorical(3), kernel_size=1)
+    with pytest.raises(TypeError, match="num_layers"):
+        par.WaveNet(Categorical(3), num_layers=2.0)
+    with pytest.raises(ValueError, match="one_hot: needs a discrete head"):
+        par.WaveNet(Normal(), one_hot=True)
+
+
+def test_any_length_log_prob_is_one_pass_and_consistent():
+    """A longer sequence's log_prob restricted to its first steps equals the short one's (causality, no lookahead)."""
+    model = _wavenet(context_size=3)
+    context = torch.randn(2, 3, dtype=torch.float64)
+    x = model.condition(context, length=50).sample()
+    long = model.condition(context, length=50).step_log_prob(x)
+    short = model.condition(context, length=17).step_log_prob(x[:, :17])
+    torch.testing.assert_close(long[:, :17], short, rtol=1e-12, atol=1e-12)
+
+
+# -- queue-cached generation ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kernel_size", [2, 3])
+def test_state_params_equal_teacher_forced_params(kernel_size):
+    model = _wavenet(kernel_size=kernel_size, context_size=2, local_context_channels=3, hop_length=3, length=30)
+    context, local = _contexts(model, 2, 30)
+    layout = model.layout()
+    x = model.condition(context, local_context=local).sample()
+    expected = model(x, context, local)  # (2, 30, P)
+    state = model.incremental_state(layout, context, local, 2)
+    assert isinstance(state, WaveNetState)
+    # the queues hold the receptive field and nothing that grows with the length
+    assert sum(len(q) for q in state.queues) == sum(model.dilations) * (kernel_size - 1)
+    with torch.no_grad():
+        for t in range(30):
+            torch.testing.assert_close(state.params(), expected[:, t], rtol=1e-10, atol=1e-12)
+            state.advance(x[:, t : t + 1])
+    # a prompt encoded in one parallel pass leaves the same state as step by step
+    for n in (1, 7, 29):
+        fast = model.incremental_state(layout, context, local, 2)
+        fast.advance_prefix(layout.to_steps(x[:, :n]))
+        torch.testing.assert_close(fast.params(), expected[:, n], rtol=1e-10, atol=1e-12)
+
+
+def test_cached_equals_naive_beyond_the_receptive_field():
+    """float64: identical samples with and without the queues over 3 receptive fields, with a prompt too."""
+    model = _wavenet(head=DiscretizedLogisticMixture(3, num_classes=64), context_size=2, length=45)
+    d = model.condition(torch.randn(2, 2, dtype=torch.float64))
+    torch.manual_seed(7)
+    cached = d.sample(cache=True)
+    torch.manual_seed(7)
+    assert torch.equal(cached, d.sample(cache=False))
+    c = d.condition_on_prefix(cached, 20)
+    torch.manual_seed(8)
+    cached = c.sample(cache=True)
+    torch.manual_seed(8)
+    assert torch.equal(cached, c.sample(cache=False))
+
+
+def test_rsample_differentiates_through_the_queues():
+    model = _wavenet(head=Normal(), context_size=2, length=20)
+    context = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    x = model.condition(context).rsample()
+    (grad,) = torch.autograd.grad(x[:, -1].sum(), context)
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+# -- streaming --------------------------------------------------------------------------------------
+
+
+def test_stream_equals_sample_and_continues_a_prefix(tmp_path):
+    model = _wavenet(local_context_channels=2, hop_length=5, context_size=1)
+    context, local = _contexts(model, 2, 40)
+    d = model.condition(context, local_context=local)
+    torch.manual_seed(3)
+    whole = d.sample()
+    torch.manual_seed(3)
+    chunks = list(generate_stream(model, 40, chunk_size=7, context=context, local_context=local, progress=False))
+    assert [c.shape for c in chunks] == [(2, 7)] * 5 + [(2, 5)]
+    assert torch.equal(torch.cat(chunks, -1), whole)
+    assert torch.is_grad_enabled()  # the generator does not leak no_grad into the caller
+    # continuation: the same draws as condition_on_prefix
+    torch.manual_seed(4)
+    completed = d.condition_on_prefix(whole, 15).sample()
+    torch.manual_seed(4)
+    stream = generate_stream(
+        model, 25, chunk_size=10, context=context, local_context=local, prefix=whole[:, :15], progress=False
+    )
+    assert torch.equal(torch.cat(list(stream), -1), completed[:, 15:])
+
+
+def test_stream_errors_and_wav(tmp_path):
+    pytest.importorskip("soundfile")
+    model = _wavenet(head=Categorical(256), residual_channels=4, skip_channels=4)
+    with pytest.raises(ValueError, match="num_samples"):
+        next(generate_stream(model, 0))
+    with pytest.raises(TypeError, match="model: expected a sequence model"):
+        next(generate_stream(par.MADE(3, Categorical(3), hidden_sizes=(4,)), 3, progress=False))
+    path = stream_to_wav(model, tmp_path / "g.wav", 100, 8000, chunk_size=30, progress=False)
+    audio, rate = read_wav(path)
+    assert rate == 8000 and audio.shape == (1, 100) and audio.abs().max() <= 1.0
+
+
+# -- audio helpers ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("num_classes", [256, 65536])
+def test_mu_law_is_an_exact_inverse_on_the_levels(dtype, num_classes):
+    levels = torch.arange(num_classes)
+    audio = mu_law_decode(levels, num_classes, dtype)
+    assert audio.dtype == dtype and audio.min() == -1.0 and audio.max() == 1.0
+    assert (audio.diff() > 0).all()
+    assert torch.equal(mu_law_encode(audio, num_classes), levels)
+    # decode(encode(x)) is within half a level's width of x
+    x = torch.linspace(-1, 1, 10001, dtype=torch.float64)
+    mu = num_classes - 1
+    companded = torch.sign(x) * torch.log1p(mu * x.abs()) / math.log1p(mu)
+    back = mu_law_decode(mu_law_encode(x, num_classes), num_classes, torch.float64)
+    back_companded = torch.sign(back) * torch.log1p(mu * back.abs()) / math.log1p(mu)
+    assert (back_companded - companded).abs().max() <= 1.0 / mu + 1e-9
+
+
+def test_mu_law_errors():
+    with pytest.raises(TypeError, match="audio"):
+        mu_law_encode(torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match=r"levels: expected integers in \[0, 255\]"):
+        mu_law_decode(torch.tensor([256]))
+    with pytest.raises(ValueError, match="num_classes"):
+        mu_law_encode(torch.zeros(2), 1)
+
+
+def test_linear_levels_and_wav_round_trip(tmp_path):
+    pytest.importorskip("soundfile")
+    levels = torch.arange(256)
+    assert torch.equal(linear_encode(linear_decode(levels)), levels)
+    path = write_wav(tmp_path / "u8.wav", linear_decode(levels, dtype=torch.float64), 11025, subtype="PCM_U8")
+    audio, rate = read_wav(path, dtype=torch.float64)
+    assert rate == 11025 and audio.shape == (1, 256)
+    assert torch.equal(linear_encode(audio[0]), levels)  # 8-bit PCM bytes are exactly the levels
+    with pytest.raises(ValueError, match="audio"):
+        write_wav(tmp_path / "x.wav", torch.zeros(1, 2, 3), 8000)
+
+
+# -- the example ------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_audio_example_quick(tmp_path):
+    if importlib.util.find_spec("pygame") is None or importlib.util.find_spec("matplotlib") is None:
+        pytest.skip("the example needs pygame (its bundled sounds) and matplotlib")
+    path = pathlib.Path(__file__).parents[1] / "examples" / "wavenet_audio.py"
+    spec = importlib.util.spec_from_file_location("wavenet_audio", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(["--quick", "--no-progress", "--out", str(tmp_path)])
+    for name in ("generated.wav", "waveforms.png", "continuation.png", "model/config.json"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert 0 < result["model_bits"] < 9 and 0 < result["xz -9"] < 9
+    audio, rate = read_wav(tmp_path / "generated.wav")
+    assert rate == 11025 and audio.shape[0] == 1
