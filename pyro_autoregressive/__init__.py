@@ -4,7 +4,7 @@ from . import heads
 from .distribution import AutoregressiveDistribution
 from .layout import ImageLayout, PermutedLayout, SequenceLayout, StepLayout
 from .model import AutoregressiveModel
-from .models import MADE, Transformer, WaveNet
+from .models import MADE, GatedPixelCNN, PixelCNN, PixelCNNPlusPlus, Transformer, WaveNet
 from .persistence import load, save
 from .sampling import IncrementalState, NaiveState
 
@@ -14,10 +14,13 @@ __all__ = [
     "MADE",
     "AutoregressiveDistribution",
     "AutoregressiveModel",
+    "GatedPixelCNN",
     "ImageLayout",
     "IncrementalState",
     "NaiveState",
     "PermutedLayout",
+    "PixelCNN",
+    "PixelCNNPlusPlus",
     "SequenceLayout",
     "StepLayout",
     "Transformer",

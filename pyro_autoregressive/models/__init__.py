@@ -1,7 +1,10 @@
 """The model families: networks that are Pyro conditional distributions."""
 
+from .gated_pixelcnn import GatedPixelCNN
 from .made import MADE
+from .pixelcnn import PixelCNN
+from .pixelcnn_plus_plus import PixelCNNPlusPlus
 from .transformer import Transformer
 from .wavenet import WaveNet
 
-__all__ = ["MADE", "Transformer", "WaveNet"]
+__all__ = ["MADE", "GatedPixelCNN", "PixelCNN", "PixelCNNPlusPlus", "Transformer", "WaveNet"]

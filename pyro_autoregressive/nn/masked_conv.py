@@ -1,0 +1,147 @@
+"""Raster-causal 2D convolutions: PixelCNN's type A / type B masks with channel groups."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["MaskedConv2d", "channel_groups", "conv_mask"]
+
+
+def channel_groups(num_channels: int, groups: int) -> torch.Tensor:
+    """Group index of each of ``num_channels`` channels split into ``groups`` contiguous blocks.
+
+    Group ``g`` is the data channel (R = 0, G = 1, B = 2) that the features belong to.
+
+    :raises ValueError: if ``num_channels`` is not a positive multiple of ``groups``.
+    """
+    if groups < 1 or num_channels < 1 or num_channels % groups:
+        raise ValueError(
+            f"num_channels: expected a positive multiple of the {groups} channel groups, got {num_channels}"
+        )
+    return torch.arange(num_channels) // (num_channels // groups)
+
+
+def conv_mask(
+    out_groups: torch.Tensor,
+    in_groups: torch.Tensor,
+    kernel_size: tuple[int, int],
+    mask_type: str,
+    center: tuple[int, int] | None = None,
+) -> torch.Tensor:
+    r"""The 0/1 mask ``(out, in, kh, kw)`` of a raster-causal convolution (van den Oord et al. 2016).
+
+    Relative to the output pixel (the kernel's ``center``), taps before it in
+    raster order (rows above, and the same row to the left) are open for every
+    pair of channels; taps after it are closed. At the centre tap, output group
+    ``g`` sees input group ``g'`` if
+
+    .. math:: g' < g \ \text{(type A)}, \qquad g' \le g \ \text{(type B)},
+
+    so with groups R, G, B the R features of a pixel see only the context, G
+    also R, and B also R and G. Type A is for the first layer (the pixel must
+    not see its own value), type B for the layers after it.
+
+    :param out_groups: group index of each output channel, ``(out,)``.
+    :param in_groups: group index of each input channel, ``(in,)``.
+    :param kernel_size: ``(kh, kw)``.
+    :param mask_type: ``"A"`` or ``"B"``.
+    :param center: the tap aligned with the output pixel (default ``(kh // 2, kw // 2)``).
+    """
+    if mask_type not in ("A", "B"):
+        raise ValueError(f"mask_type: expected 'A' or 'B', got {mask_type!r}")
+    kh, kw = kernel_size
+    ch, cw = center if center is not None else (kh // 2, kw // 2)
+    if not (0 <= ch < kh and 0 <= cw < kw):
+        raise ValueError(f"center: expected a tap inside the kernel {kernel_size}, got {(ch, cw)}")
+    rows = torch.arange(kh)[:, None]
+    cols = torch.arange(kw)[None, :]
+    before = (rows < ch) | ((rows == ch) & (cols < cw))  # (kh, kw)
+    at_center = (rows == ch) & (cols == cw)
+    if mask_type == "A":
+        sees = out_groups[:, None] > in_groups[None, :]
+    else:
+        sees = out_groups[:, None] >= in_groups[None, :]  # (out, in)
+    mask = before[None, None] | (at_center[None, None] & sees[:, :, None, None])
+    return mask.float()
+
+
+class MaskedConv2d(nn.Conv2d):
+    r"""A 2D convolution whose kernel is masked to be raster-causal (PixelCNN).
+
+    The output at pixel :math:`(i, j)` is
+
+    .. math::
+        y_{o,i,j} = b_o + \sum_{c, u, v} (W \odot M)_{o,c,u,v}\, x_{c,\, i + u - c_h,\, j + v - c_w},
+
+    with the mask :math:`M` of :func:`conv_mask` and zero padding that keeps the
+    image size, so :math:`y_{i,j}` depends only on pixels before :math:`(i, j)`
+    in raster order and, at :math:`(i, j)` itself, on the channel groups the mask
+    type allows. The mask is a buffer, applied functionally on every call.
+
+    :param in_channels: input channels (a multiple of ``data_channels``).
+    :param out_channels: output channels (a multiple of ``data_channels``).
+    :param kernel_size: ``k`` or ``(kh, kw)``.
+    :param mask_type: ``"A"`` (first layer: no centre-tap self-connection) or ``"B"``.
+    :param data_channels: number of channel groups (``C`` of the image for
+        channel masks, 1 to treat all features of a pixel alike).
+    :param center: the tap aligned with the output (default: the kernel's middle);
+        ``(0, k - 1)`` on a ``(1, k)`` kernel gives a left-only row convolution.
+    :param in_groups: explicit group of each input channel (default: contiguous blocks).
+    :param out_groups: explicit group of each output channel (default: contiguous blocks).
+    :param bias: whether to add a learnable bias.
+
+    References:
+        van den Oord, Kalchbrenner, Kavukcuoglu. Pixel Recurrent Neural Networks.
+        ICML 2016. https://arxiv.org/abs/1601.06759
+
+    Example::
+
+        >>> import torch
+        >>> conv = MaskedConv2d(3, 6, 7, mask_type="A", data_channels=3)
+        >>> conv(torch.randn(2, 3, 8, 8)).shape
+        torch.Size([2, 6, 8, 8])
+    """
+
+    mask: torch.Tensor
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        mask_type: str = "B",
+        data_channels: int = 1,
+        center: tuple[int, int] | None = None,
+        in_groups: torch.Tensor | None = None,
+        out_groups: torch.Tensor | None = None,
+        bias: bool = True,
+    ) -> None:
+        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+        super().__init__(in_channels, out_channels, (kh, kw), bias=bias)
+        if in_groups is None:
+            in_groups = channel_groups(in_channels, data_channels)
+        if out_groups is None:
+            out_groups = channel_groups(out_channels, data_channels)
+        if in_groups.shape != (in_channels,) or out_groups.shape != (out_channels,):
+            raise ValueError(
+                f"in_groups/out_groups: expected shapes ({in_channels},) and ({out_channels},), "
+                f"got {tuple(in_groups.shape)} and {tuple(out_groups.shape)}"
+            )
+        self.center = center if center is not None else (kh // 2, kw // 2)
+        self.mask_type = mask_type
+        self.register_buffer("mask", conv_mask(out_groups, in_groups, (kh, kw), mask_type, self.center))
+        ch, cw = self.center
+        self._padding = (cw, kw - 1 - cw, ch, kh - 1 - ch)  # left, right, top, bottom
+
+    def masked_weight(self) -> torch.Tensor:
+        """``W * M``, shape ``(out, in, kh, kw)`` (a new tensor; the parameter is never modified)."""
+        return self.weight * self.mask
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # (N, in, H, W) -> (N, out, H, W)
+        return F.conv2d(F.pad(x, self._padding), self.masked_weight(), self.bias)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, mask_type={self.mask_type!r}, center={self.center}"
