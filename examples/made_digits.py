@@ -18,16 +18,10 @@ from pathlib import Path
 import torch
 
 import pyro_autoregressive as par
+from pyro_autoregressive.baselines import independent_histogram_nll
 from pyro_autoregressive.datasets import DIGITS_LEVELS, load_digits_split
 from pyro_autoregressive.plotting import save_image_grid
 from pyro_autoregressive.training import fit, mean_nll
-
-
-def histogram_baseline_nll(train: torch.Tensor, test: torch.Tensor, levels: int) -> float:
-    """Mean test NLL (nats per image) of independent per-pixel histograms (add-one smoothing)."""
-    counts = torch.stack([torch.bincount(column, minlength=levels) for column in train.T]).double() + 1.0
-    log_p = (counts / counts.sum(1, keepdim=True)).log()  # (D, K)
-    return -log_p.gather(1, test.T).sum(0).mean().item()
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -58,7 +52,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         progress=not args.no_progress,
     )
     test_nll = mean_nll(model, data["test"])
-    baseline = histogram_baseline_nll(data["train"], data["test"], DIGITS_LEVELS)
+    baseline = independent_histogram_nll(data["train"], data["test"], DIGITS_LEVELS)
     bits = 1.0 / (dims * math.log(2.0))
     print(f"MADE {tuple(args.hidden)}: best epoch {result.best_epoch + 1}, {result.seconds:.0f} s training")
     print(f"{'model':<28}{'test NLL (nats/image)':>24}{'bits/dim':>10}")

@@ -22,19 +22,12 @@ from pathlib import Path
 import torch
 
 import pyro_autoregressive as par
+from pyro_autoregressive.baselines import independent_histogram_nll
 from pyro_autoregressive.datasets import DIGITS_LEVELS, load_digits_split
 from pyro_autoregressive.plotting import save_image_grid
 from pyro_autoregressive.training import fit, mean_nll
 
 MODELS = {"gated": par.GatedPixelCNN, "pixelcnn": par.PixelCNN, "pixelcnnpp": par.PixelCNNPlusPlus}
-
-
-def histogram_baseline_nll(train: torch.Tensor, test: torch.Tensor, levels: int) -> float:
-    """Mean test NLL (nats per image) of independent per-pixel histograms (add-one smoothing)."""
-    train, test = train.flatten(1), test.flatten(1)  # (N, D)
-    counts = torch.stack([torch.bincount(column, minlength=levels) for column in train.T]).double() + 1.0
-    log_p = (counts / counts.sum(1, keepdim=True)).log()  # (D, K)
-    return -log_p.gather(1, test.T).sum(0).mean().item()
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -88,7 +81,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         progress=not args.no_progress,
     )
     test_nll = mean_nll(model, data["test"])
-    baseline = histogram_baseline_nll(data["train"], data["test"], DIGITS_LEVELS)
+    baseline = independent_histogram_nll(data["train"], data["test"], DIGITS_LEVELS)
     bits = 1.0 / (math.prod(shape) * math.log(2.0))
     name = f"{type(model).__name__}({args.hidden}, {args.layers} layers)"
     print(f"{name}: best epoch {result.best_epoch + 1}/{len(result.train_nll)}, {result.seconds:.0f} s training")

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from . import heads
+from .baselines import independent_histogram_nll
 from .datasets import DIGITS_LEVELS, load_digits_split
 from .model import AutoregressiveModel
 from .persistence import load, save
@@ -37,14 +38,6 @@ def _data(name: str, model: AutoregressiveModel) -> dict[str, torch.Tensor]:
     if name not in DATASETS:
         raise SystemExit(f"--data: expected one of {DATASETS}, got {name!r}")
     return load_digits_split(as_images=len(model.layout().event_shape) == 3)
-
-
-def _histogram_baseline(train: torch.Tensor, test: torch.Tensor, levels: int) -> float:
-    """Mean NLL (nats) of independent per-dimension histograms with add-one smoothing."""
-    train, test = train.reshape(len(train), -1), test.reshape(len(test), -1)
-    counts = torch.stack([torch.bincount(col, minlength=levels) for col in train.T]).double() + 1.0
-    log_p = (counts / counts.sum(1, keepdim=True)).log()
-    return -log_p.gather(1, test.T).sum(0).mean().item()
 
 
 def _write_samples(model: AutoregressiveModel, path: Path, num: int, temperature: float, cache: bool) -> float:
@@ -89,7 +82,7 @@ def train(args: argparse.Namespace) -> int:
     )
     dims = data["train"][0].numel()
     test_nll = mean_nll(model, data["test"])
-    baseline = _histogram_baseline(data["train"], data["test"], model.head.num_classes or 2)
+    baseline = independent_histogram_nll(data["train"], data["test"], model.head.num_classes or 2)
     out = Path(args.out)
     save(model, out / "model")
     seconds = _write_samples(model, out / "samples.png", 64, 1.0, cache=True)

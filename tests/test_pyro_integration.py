@@ -62,6 +62,15 @@ def test_particles_broadcast_against_context():
     torch.testing.assert_close(d.log_prob(data)[2], decoder.condition(z[2]).log_prob(data))
 
 
+@pytest.fixture
+def _restore_validation():
+    """Dynamo switches torch.distributions validation off globally when it first starts."""
+    before = torch.distributions.Distribution._validate_args
+    yield
+    torch.distributions.Distribution.set_default_validate_args(before)
+
+
+@pytest.mark.usefixtures("_restore_validation")
 def test_torch_compile_log_prob():
     made = par.MADE(4, Categorical(3), hidden_sizes=(8,))
     d = made.condition()
