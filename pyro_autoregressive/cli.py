@@ -30,8 +30,35 @@ def _made(args: argparse.Namespace) -> AutoregressiveModel:
     return MADE(64, heads.Categorical(DIGITS_LEVELS), hidden_sizes=tuple(args.hidden or (512, 512)))
 
 
-#: model name -> builder for the digits data (17 levels)
-MODELS: dict[str, Callable[[argparse.Namespace], AutoregressiveModel]] = {"made": _made}
+def _pixelcnn(args: argparse.Namespace) -> AutoregressiveModel:
+    from .models import PixelCNN
+
+    return PixelCNN(DIGITS_SHAPE, heads.Categorical(DIGITS_LEVELS), hidden_channels=64, num_layers=6)
+
+
+def _gated(args: argparse.Namespace) -> AutoregressiveModel:
+    from .models import GatedPixelCNN
+
+    return GatedPixelCNN(DIGITS_SHAPE, heads.Categorical(DIGITS_LEVELS), hidden_channels=64, num_layers=6)
+
+
+def _transformer(args: argparse.Namespace) -> AutoregressiveModel:
+    from .models import Transformer
+
+    return Transformer(
+        heads.Categorical(DIGITS_LEVELS), image_shape=DIGITS_SHAPE, d_model=64, num_heads=4, num_layers=4, dropout=0.2
+    )
+
+
+DIGITS_SHAPE = (1, 8, 8)
+
+#: model name -> builder for the digits data (17 levels; sizes as in the examples)
+MODELS: dict[str, Callable[[argparse.Namespace], AutoregressiveModel]] = {
+    "made": _made,
+    "pixelcnn": _pixelcnn,
+    "gated": _gated,
+    "transformer": _transformer,
+}
 
 
 def _data(name: str, model: AutoregressiveModel) -> dict[str, torch.Tensor]:

@@ -19,3 +19,10 @@ def test_train_sample_evaluate(tmp_path, capsys):
     assert main(["evaluate", str(out / "model"), "--split", "test"]) == 0
     printed = capsys.readouterr().out
     assert f"{metrics['test_nll']:.2f}" in printed
+
+
+def test_train_image_models(tmp_path):
+    for name in ("gated", "transformer"):
+        out = tmp_path / name
+        assert main(["train", "--model", name, "--epochs", "1", "--out", str(out), "--no-progress"]) == 0
+        assert json.loads((out / "metrics.json").read_text())["model"] == name
