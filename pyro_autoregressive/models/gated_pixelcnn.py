@@ -14,7 +14,7 @@ from ..model import AutoregressiveModel
 from ..nn.masked_conv import MaskedConv2d, channel_groups
 from ..nn.row_cache import DownShiftedConv2d, RowCache
 from ..sampling import IncrementalState
-from .pixelcnn import check_image_shape, check_positive, embed_pixel, pick
+from .pixelcnn import channel_masking, check_image_shape, check_positive, embed_pixel, pick
 
 __all__ = ["GatedPixelCNN", "GatedPixelCNNState"]
 
@@ -100,13 +100,7 @@ class GatedPixelCNN(AutoregressiveModel):
             raise ValueError(f"kernel_size: expected an odd int, got {kernel_size}")
         if check_positive("first_kernel_size", first_kernel_size, minimum=3) % 2 == 0:
             raise ValueError(f"first_kernel_size: expected an odd int >= 3, got {first_kernel_size}")
-        self.couples_channels = head.per_channel_params and channels > 1
-        groups = channels if self.couples_channels else 1
-        if hidden_channels % groups:
-            raise ValueError(
-                f"hidden_channels: expected a multiple of the {channels} image channels (channel masks), "
-                f"got {hidden_channels}"
-            )
+        self.couples_channels, groups = channel_masking(head, channels, hidden_channels)
         self._config = {
             "image_shape": list(self.image_shape),
             "hidden_channels": hidden_channels,

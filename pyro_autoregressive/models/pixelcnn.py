@@ -32,6 +32,23 @@ def check_positive(name: str, value: object, minimum: int = 1) -> int:
     return value
 
 
+def channel_masking(head: Head, channels: int, hidden_channels: int) -> tuple[bool, int]:
+    """``(couples_channels, groups)`` of a raster-order conv model with this head.
+
+    Per-channel heads on multi-channel images use channel masks (``groups = C``, and
+    ``hidden_channels`` must split into ``C`` groups); other heads couple the channels
+    themselves (one group).
+    """
+    couples = head.per_channel_params and channels > 1
+    groups = channels if couples else 1
+    if hidden_channels % groups:
+        raise ValueError(
+            f"hidden_channels: expected a multiple of the {channels} image channels (channel masks), "
+            f"got {hidden_channels}"
+        )
+    return couples, groups
+
+
 def pick(cond: torch.Tensor | None, i: int, j: int) -> torch.Tensor | float:
     """Pixel ``(i, j)`` of a conditioning map ``(N, F, H or 1, W or 1)`` as ``(N, F)`` (0 for None)."""
     if cond is None:
@@ -133,13 +150,7 @@ class PixelCNN(AutoregressiveModel):
         for name, k in (("kernel_size", kernel_size), ("first_kernel_size", first_kernel_size)):
             if check_positive(name, k) % 2 == 0:
                 raise ValueError(f"{name}: expected an odd int, got {k}")
-        self.couples_channels = head.per_channel_params and channels > 1
-        groups = channels if self.couples_channels else 1
-        if hidden_channels % groups:
-            raise ValueError(
-                f"hidden_channels: expected a multiple of the {channels} image channels (channel masks), "
-                f"got {hidden_channels}"
-            )
+        self.couples_channels, groups = channel_masking(head, channels, hidden_channels)
         self._config = {
             "image_shape": list(self.image_shape),
             "hidden_channels": hidden_channels,
