@@ -9,12 +9,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..heads import Head
-from ..layout import ImageLayout, StepLayout
+from ..layout import StepLayout
 from ..model import AutoregressiveModel
 from ..nn.masked_conv import MaskedConv2d, channel_groups
 from ..nn.row_cache import DownShiftedConv2d, RowCache
 from ..sampling import IncrementalState
-from .pixelcnn import channel_masking, check_image_shape, check_positive, embed_pixel, pick
+from .pixelcnn import channel_masking, check_image_shape, check_positive, embed_pixel, fixed_image_layout, pick
 
 __all__ = ["GatedPixelCNN", "GatedPixelCNNState"]
 
@@ -136,9 +136,7 @@ class GatedPixelCNN(AutoregressiveModel):
         self.local_proj = nn.Conv2d(local_context_channels, cond_size, 1) if local_context_channels else None
 
     def layout(self, length: int | None = None) -> StepLayout:
-        if length is not None:
-            raise TypeError(f"length: {type(self).__name__} has a fixed image shape {self.image_shape}, got {length}")
-        return ImageLayout(self.image_shape)
+        return fixed_image_layout(self, length)
 
     def conditioning(
         self, context: torch.Tensor | None, local_context: torch.Tensor | None

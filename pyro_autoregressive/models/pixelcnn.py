@@ -15,7 +15,7 @@ from ..nn.masked_conv import MaskedConv2d
 from ..nn.row_cache import RowCache
 from ..sampling import IncrementalState
 
-__all__ = ["PixelCNN", "PixelCNNState", "check_image_shape", "embed_pixel", "pick"]
+__all__ = ["PixelCNN", "PixelCNNState", "check_image_shape", "embed_pixel", "fixed_image_layout", "pick"]
 
 
 def check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
@@ -24,6 +24,13 @@ def check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
     if len(shape) != 3 or not all(isinstance(s, int) and s >= 1 for s in shape):
         raise ValueError(f"image_shape: expected (C, H, W) of positive ints, got {shape!r}")
     return shape  # type: ignore[return-value]
+
+
+def fixed_image_layout(model: AutoregressiveModel, length: int | None) -> ImageLayout:
+    """The raster layout of an image model; its shape is fixed, so a ``length`` is a ``TypeError``."""
+    if length is not None:
+        raise TypeError(f"length: {type(model).__name__} has a fixed image shape {model.image_shape}, got {length}")
+    return ImageLayout(model.image_shape)
 
 
 def check_positive(name: str, value: object, minimum: int = 1) -> int:
@@ -174,9 +181,7 @@ class PixelCNN(AutoregressiveModel):
         return 1  # embed: the head's scaling to [-1, 1]
 
     def layout(self, length: int | None = None) -> StepLayout:
-        if length is not None:
-            raise TypeError(f"length: {type(self).__name__} has a fixed image shape {self.image_shape}, got {length}")
-        return ImageLayout(self.image_shape)
+        return fixed_image_layout(self, length)
 
     def conditioning(
         self, context: torch.Tensor | None, local_context: torch.Tensor | None

@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..heads import DiscretizedLogisticMixture
-from ..layout import ImageLayout, StepLayout
+from ..layout import StepLayout
 from ..model import AutoregressiveModel
-from .pixelcnn import check_image_shape, check_positive
+from .pixelcnn import check_image_shape, check_positive, fixed_image_layout
 
 __all__ = ["PixelCNNPlusPlus", "concat_elu"]
 
@@ -201,9 +201,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         self.local_proj = nn.Conv2d(local_context_channels, num_blocks * 2 * hid, 1) if local_context_channels else None
 
     def layout(self, length: int | None = None) -> StepLayout:
-        if length is not None:
-            raise TypeError(f"length: {type(self).__name__} has a fixed image shape {self.image_shape}, got {length}")
-        return ImageLayout(self.image_shape)
+        return fixed_image_layout(self, length)
 
     def _conditioning(
         self, context: torch.Tensor | None, local_context: torch.Tensor | None
