@@ -11,6 +11,7 @@ import torch
 
 import pyro_autoregressive as par
 from pyro_autoregressive.heads import Bernoulli, Categorical, DiscretizedLogisticMixture, Normal
+from pyro_autoregressive.nn.grid_cache import GridCache
 from pyro_autoregressive.nn.masked_conv import MaskedConv2d, channel_groups, conv_mask
 
 MODELS = [par.PixelCNN, par.GatedPixelCNN]
@@ -175,7 +176,25 @@ def _cases():
                 (1, 3, 3), Normal(), hidden_channels=4, num_layers=3, context_size=3, local_context_channels=2
             ),
         ),
+        # PixelCNN++: every level computed as soon as it can be (rows of u, positions of ul)
+        ("pixelcnnpp-c1-h1-3x5", lambda: _pixelcnnpp((1, 3, 5), num_hierarchies=1)),
+        ("pixelcnnpp-c3-h2-ctx", lambda: _pixelcnnpp((3, 4, 4), 2, context_size=2, local_context_channels=2)),
+        ("pixelcnnpp-c1-h3-4x8-ctx", lambda: _pixelcnnpp((1, 4, 8), 3, 2, context_size=3, local_context_channels=2)),
+        ("pixelcnnpp-c3-h3-8x4-local", lambda: _pixelcnnpp((3, 8, 4), 3, 2, local_context_channels=1)),
+        ("pixelcnnpp-c3-h2-dropout-eval", lambda: _pixelcnnpp((3, 4, 6), 2, dropout=0.5).eval()),
     ]
+
+
+def _pixelcnnpp(shape, num_hierarchies, num_resnet=1, **kwargs):
+    return par.PixelCNNPlusPlus(
+        shape,
+        num_components=3,
+        num_classes=16,
+        hidden_channels=5,
+        num_resnet=num_resnet,
+        num_hierarchies=num_hierarchies,
+        **kwargs,
+    )
 
 
 @pytest.mark.parametrize("build", [b for _, b in _cases()], ids=[n for n, _ in _cases()])
@@ -218,6 +237,35 @@ def test_cached_sampling_with_prefix_and_rsample(cls):
     torch.manual_seed(5)
     b = c.sample((2,), cache=False)
     torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_pixelcnn_plus_plus_cache_in_training_mode():
+    """With dropout in training mode each value keeps the mask it was computed with; sampling still works."""
+    torch.manual_seed(3)
+    model = _pixelcnnpp((3, 4, 4), 2, dropout=0.5).train()
+    x = model.condition().sample((2,))
+    assert x.shape == (2, 3, 4, 4) and x.min() >= 0 and x.max() < 16
+    assert model.training
+    # without dropout, training mode changes nothing: cached == naive
+    model = _pixelcnnpp((1, 4, 4), 2).double().train()
+    torch.manual_seed(4)
+    a = model.condition().sample((2,))
+    torch.manual_seed(4)
+    assert torch.equal(a, model.condition().sample((2,), cache=False))
+
+
+def test_grid_cache_reads_only_what_was_written():
+    """Zeros outside the image; a position that is not computed yet is an error, never a silent zero."""
+    grid = GridCache(torch.zeros(1, 2, 1, 1), height=4, width=3)
+    grid.put(torch.ones(1, 2, 1, 3), 0)  # row 0
+    grid.put(torch.full((1, 2, 1, 1), 2.0), 1, 0)  # position (1, 0)
+    patch = grid.patch(0, -1, 2, 2)  # rows 0..1, columns -1..0
+    assert torch.equal(patch[0, 0], torch.tensor([[0.0, 1.0], [0.0, 2.0]]))
+    assert torch.equal(grid.rows(-1, 2)[0, 0], torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]))
+    with pytest.raises(KeyError):
+        grid.patch(0, 0, 2, 2)  # (1, 1) is not written
+    with pytest.raises(KeyError):
+        grid.row(1)  # row 1 is incomplete
 
 
 # -- errors ----------------------------------------------------------------------------------------------
@@ -272,3 +320,4 @@ def test_benchmark_quick(capsys):
     _load_script("benchmarks/bench_pixelcnn.py").main(["--quick"])
     out = capsys.readouterr().out
     assert "GatedPixelCNN" in out and "log_prob throughput" in out
+    assert "log_prob throughput PixelCNNPlusPlus" in out

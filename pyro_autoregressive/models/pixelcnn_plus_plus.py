@@ -1,4 +1,4 @@
-"""PixelCNN++: shifted convolutions, a down/up hierarchy and the discretized logistic mixture."""
+"""PixelCNN++: shifted convolutions, a down/up hierarchy and the discretized logistic mixture, with cached sampling."""
 
 from __future__ import annotations
 
@@ -11,14 +11,22 @@ from torch import nn
 from ..heads import DiscretizedLogisticMixture
 from ..layout import StepLayout
 from ..model import AutoregressiveModel
-from .pixelcnn import check_image_shape, check_positive, fixed_image_layout
+from ..nn.grid_cache import GridCache
+from ..sampling import IncrementalState
+from .pixelcnn import check_image_shape, check_positive, embed_pixel, fixed_image_layout
 
-__all__ = ["PixelCNNPlusPlus", "concat_elu"]
+__all__ = ["PixelCNNPlusPlus", "PixelCNNPlusPlusState", "concat_elu"]
 
 
 def concat_elu(x: torch.Tensor) -> torch.Tensor:
     """``elu([x, -x])`` over the channels: ``(N, F, H, W) -> (N, 2F, H, W)``."""
     return F.elu(torch.cat([x, -x], dim=1))
+
+
+def _pointwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """A 1x1 convolution as a matrix product over the channels (faster than ``conv2d`` on a few positions)."""
+    y = F.linear(x.movedim(1, -1), conv.weight.flatten(1), conv.bias)  # (N, H, W, out)
+    return y.movedim(-1, 1)
 
 
 def down_shift(x: torch.Tensor) -> torch.Tensor:
@@ -42,9 +50,29 @@ class _ShiftedConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(F.pad(x, self._padding))
 
+    def at(self, grid: GridCache, r: int, c: int | None = None) -> torch.Tensor:
+        """One output row or position of :meth:`forward`, from the input window it sees in ``grid``.
+
+        Row ``r`` ``(N, out, 1, W_out)`` when ``c`` is None, else position ``(r, c)``
+        ``(N, out, 1, 1)``; the window has zeros outside the image, as the padding.
+        """
+        kh, kw = self.kernel_size
+        stride = self.stride[0]
+        left, right, top, _ = self._padding
+        if c is None:
+            window = F.pad(grid.rows(r * stride - top, kh), (left, right))  # (N, in, kh, W + kw - 1)
+            return super().forward(window)
+        window = grid.patch(r * stride - top, c * stride - left, kh, kw)  # (N, in, kh, kw)
+        return F.linear(window.flatten(1), self.weight.flatten(1), self.bias)[:, :, None, None]  # one position
+
 
 class _ShiftedDeconv2d(nn.ConvTranspose2d):
-    """Stride-2 transposed convolution cropped so that it keeps the causal shift of :class:`_ShiftedConv2d`."""
+    """Stride-2 transposed convolution cropped so that it keeps the causal shift of :class:`_ShiftedConv2d`.
+
+    Input row ``a`` reaches output rows ``2a`` and ``2a + 1`` only (``kh = 2``), and with the ``(2, 2)``
+    kernel input ``(a, b)`` the ``2 x 2`` block at ``(2a, 2b)`` only: :meth:`forward` on one input row
+    (position) gives exactly those output rows (that block), which the cached state uses.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int], right: bool):
         super().__init__(in_channels, out_channels, kernel, stride=2, output_padding=1)
@@ -79,6 +107,32 @@ class _GatedResnet(nn.Module):
         a, b = c.chunk(2, dim=1)
         return x + a * torch.sigmoid(b)
 
+    def at(
+        self,
+        grids: tuple[GridCache, GridCache],
+        x: torch.Tensor,
+        aux: torch.Tensor | None,
+        cond: torch.Tensor | None,
+        r: int,
+        c: int | None = None,
+    ) -> torch.Tensor:
+        """:meth:`forward` at row ``r`` (``c`` None) or position ``(r, c)``, given ``x``, ``aux`` and ``cond`` there.
+
+        The convolutions' inputs are written to ``grids`` (one per convolution) and
+        their windows read back, so earlier rows (positions) must have been computed.
+        """
+        inputs, middle = grids
+        inputs.put(concat_elu(x), r, c)
+        h = self.conv1.at(inputs, r, c)
+        if self.aux is not None and aux is not None:
+            h = h + _pointwise(self.aux, concat_elu(aux))
+        middle.put(self.dropout(concat_elu(h)), r, c)
+        h = self.conv2.at(middle, r, c)  # (N, 2F, 1, W or 1)
+        if cond is not None:
+            h = h + cond
+        a, b = h.chunk(2, dim=1)
+        return x + a * torch.sigmoid(b)
+
 
 class PixelCNNPlusPlus(AutoregressiveModel):
     r"""PixelCNN++ (Salimans et al. 2017) with its discretized logistic mixture likelihood.
@@ -100,10 +154,14 @@ class PixelCNNPlusPlus(AutoregressiveModel):
     A global ``context`` is projected to a bias of every block; a ``local_context``
     map is projected by a 1x1 convolution and average-pooled to each level.
 
-    NOTE: sampling uses the naive state (the full network per pixel) for both
-    ``cache=True`` and ``cache=False``; a row cache for the hierarchy is not
-    written yet. ``dropout`` defaults to 0 (the paper uses 0.5 on CIFAR-10), so
-    that a model in training mode still has an exact, deterministic ``log_prob``.
+    Sampling with ``cache=True`` (:class:`PixelCNNPlusPlusState`) computes every
+    activation of every level once, as soon as the pixels it depends on are
+    known (Ramachandran et al. 2017): the ``u`` stream one row at a time, the
+    ``ul`` stream one position at a time; in evaluation mode it gives exactly
+    the parameters of the teacher-forced pass.
+
+    ``dropout`` defaults to 0 (the paper uses 0.5 on CIFAR-10), so that a model in
+    training mode still has an exact, deterministic ``log_prob``.
     ``H`` and ``W`` must be divisible by ``2 ** (num_hierarchies - 1)``.
 
     :param image_shape: ``(C, H, W)``.
@@ -120,6 +178,10 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         Salimans, Karpathy, Chen, Kingma. PixelCNN++: Improving the PixelCNN with
         Discretized Logistic Mixture Likelihood and Other Modifications. ICLR 2017.
         https://arxiv.org/abs/1701.05517
+
+        Ramachandran, Paine, Khorrami, Babaeizadeh, Chang, Zhang, Hasegawa-Johnson,
+        Campbell, Huang. Fast Generation for Convolutional Autoregressive Models.
+        ICLR workshop 2017. https://arxiv.org/abs/1704.06001
 
     Example::
 
@@ -168,7 +230,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
             "context_size": context_size,
             "local_context_channels": local_context_channels,
         }
-        self.num_resnet, self.num_hierarchies = num_resnet, num_hierarchies
+        self.hidden_channels, self.num_resnet, self.num_hierarchies = hid, num_resnet, num_hierarchies
         inputs = channels + 1  # the values and a channel of ones (marks the zero padding)
         self.u_init = _ShiftedConv2d(inputs, hid, (2, 3), right=False)
         self.ul_init_up = _ShiftedConv2d(inputs, hid, (1, 3), right=False)
@@ -203,16 +265,38 @@ class PixelCNNPlusPlus(AutoregressiveModel):
     def layout(self, length: int | None = None) -> StepLayout:
         return fixed_image_layout(self, length)
 
+    def _blocks(self) -> list[tuple[int, _GatedResnet]]:
+        """Every gated block with its level, in the order :meth:`network` runs them."""
+        order = []
+        for level in range(self.num_hierarchies):  # up pass
+            for pair in zip(self.up_u[level], self.up_ul[level], strict=True):
+                order += [(level, block) for block in pair]
+        for level in reversed(range(self.num_hierarchies)):  # down pass
+            for pair in zip(self.down_u[level], self.down_ul[level], strict=True):
+                order += [(level, block) for block in pair]
+        return order
+
     def _conditioning(
         self, context: torch.Tensor | None, local_context: torch.Tensor | None
-    ) -> tuple[list[torch.Tensor] | None, list[torch.Tensor] | None]:
-        """Per block, the global bias ``(N, 2F, 1, 1)`` and the full-resolution local map ``(N, 2F, H, W)``."""
+    ) -> list[torch.Tensor | None]:
+        """Per block (order of :meth:`_blocks`), its additive term or None.
+
+        The global bias ``(N, 2F, 1, 1)`` plus the local map average-pooled to the
+        block's level ``(N, 2F, H / 2^l, W / 2^l)``.
+        """
         glob = loc = None
         if self.context_proj is not None and context is not None:
-            glob = list(self.context_proj(context)[:, :, None, None].split(self._cond_size, dim=1))
+            glob = self.context_proj(context)[:, :, None, None].split(self._cond_size, dim=1)
         if self.local_proj is not None and local_context is not None:
-            loc = list(self.local_proj(local_context).split(self._cond_size, dim=1))
-        return glob, loc
+            loc = self.local_proj(local_context).split(self._cond_size, dim=1)
+        terms: list[torch.Tensor | None] = []
+        for k, (level, _) in enumerate(self._blocks()):
+            total = None if glob is None else glob[k]
+            if loc is not None:
+                pooled = F.avg_pool2d(loc[k], 2**level) if level else loc[k]  # (N, 2F, H / 2^l, W / 2^l)
+                total = pooled if total is None else total + pooled
+            terms.append(total)
+        return terms
 
     def network(
         self, h: torch.Tensor, context: torch.Tensor | None, local_context: torch.Tensor | None
@@ -220,24 +304,14 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         N, C, H, W, F_ = h.shape
         x = h.permute(0, 1, 4, 2, 3).reshape(N, C * F_, H, W)
         x = torch.cat([x, x.new_ones(N, 1, H, W)], dim=1)  # (N, C + 1, H, W)
-        glob, loc = self._conditioning(context, local_context)
-        counter = iter(range(10**9))
-
-        def cond(level: int) -> torch.Tensor | None:
-            k = next(counter)
-            total = None if glob is None else glob[k]
-            if loc is not None:
-                pooled = F.avg_pool2d(loc[k], 2**level) if level else loc[k]  # (N, 2F, H / 2^l, W / 2^l)
-                total = pooled if total is None else total + pooled
-            return total
-
+        cond = iter(self._conditioning(context, local_context))  # one term per block, in order
         u = down_shift(self.u_init(x))  # rows strictly above
         ul = down_shift(self.ul_init_up(x)) + right_shift(self.ul_init_left(x))  # above, and left on the row
         us, uls = [u], [ul]
         for level in range(self.num_hierarchies):
             for block_u, block_ul in zip(self.up_u[level], self.up_ul[level], strict=True):
-                u = block_u(u, None, cond(level))
-                ul = block_ul(ul, u, cond(level))
+                u = block_u(u, None, next(cond))
+                ul = block_ul(ul, u, next(cond))
                 us.append(u)
                 uls.append(ul)
             if level < self.num_hierarchies - 1:
@@ -247,9 +321,170 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         u, ul = us.pop(), uls.pop()
         for level in reversed(range(self.num_hierarchies)):
             for block_u, block_ul in zip(self.down_u[level], self.down_ul[level], strict=True):
-                u = block_u(u, us.pop(), cond(level))
-                ul = block_ul(ul, torch.cat([u, uls.pop()], dim=1), cond(level))
+                u = block_u(u, us.pop(), next(cond))
+                ul = block_ul(ul, torch.cat([u, uls.pop()], dim=1), next(cond))
             if level > 0:
                 u, ul = self.upsample_u[level - 1](u), self.upsample_ul[level - 1](ul)
         params = self.out(F.elu(ul))  # (N, P, H, W)
         return params.flatten(2).transpose(1, 2)  # (N, H * W, P)
+
+    def incremental_state(
+        self,
+        layout: StepLayout,
+        context: torch.Tensor | None,
+        local_context: torch.Tensor | None,
+        batch_size: int,
+    ) -> IncrementalState:
+        return PixelCNNPlusPlusState(self, layout, context, local_context, batch_size)
+
+
+class PixelCNNPlusPlusState(IncrementalState):
+    r"""Exact cached sampling for :class:`PixelCNNPlusPlus` (Ramachandran et al. 2017).
+
+    Every activation of PixelCNN++, at every level, is causal in raster order:
+    once the pixels it depends on are known it is final. The state computes each
+    one once, at the first step where it can, and keeps the input of every
+    convolution in a :class:`~pyro_autoregressive.nn.grid_cache.GridCache` for as
+    long as the convolution still reads it:
+
+    * the ``u`` stream (down-shifted, rows strictly above) at the start of image
+      row ``i``: one row of every ``u`` layer of level ``l`` for each ``l`` with
+      :math:`2^l \mid i`, up pass, down pass and upsampling (:meth:`_u_rows`);
+    * the ``ul`` stream (down-right-shifted) at pixel ``(i, j)``: one position of
+      every ``ul`` layer of level ``l`` for each ``l`` with :math:`2^l \mid i` and
+      :math:`2^l \mid j` (:meth:`_ul_at`), then the head parameters of the pixel.
+
+    A stride-2 convolution at level ``l + 1`` reads rows ``2r - 1 .. 2r`` of level
+    ``l``, so its row ``r`` is computable with row ``2r``; an upsampling maps row
+    ``r`` (position ``(r, c)``) to rows ``2r, 2r + 1`` (the block at ``(2r, 2c)``),
+    which are written ahead. :meth:`advance` writes the pixel into the input grid
+    and computes the next pixel; :meth:`params` returns what was computed.
+
+    In evaluation mode the parameters equal the teacher-forced pass. In training
+    mode with ``dropout > 0`` each value is computed once with its own dropout mask
+    (one fixed mask for the whole network), while ``cache=False`` draws new masks
+    for the whole image at every step, so the two paths differ.
+    """
+
+    def __init__(
+        self,
+        model: PixelCNNPlusPlus,
+        layout: StepLayout,
+        context: torch.Tensor | None,
+        local_context: torch.Tensor | None,
+        batch_size: int,
+    ) -> None:
+        self.model = model
+        _, height, width = model.image_shape
+        self.width, self.num_steps, self.step = width, layout.num_steps, 0
+        top = model.num_hierarchies - 1
+        factory = {"dtype": model.dtype, "device": model.device}
+
+        def grid(channels: int, level: int) -> GridCache:
+            zero = torch.zeros(batch_size, channels, 1, 1, **factory)
+            return GridCache(zero, height >> level, width >> level)
+
+        hid = model.hidden_channels
+        self.x = grid(model.u_init.in_channels, 0)  # the values and the channel of ones
+        self._ones = torch.ones(batch_size, 1, **factory)
+        blocks = model._blocks()
+        self.cond = dict(zip((block for _, block in blocks), model._conditioning(context, local_context), strict=True))
+        self.grids = {block: (grid(2 * hid, level), grid(2 * hid, level)) for level, block in blocks}
+        # inputs of the downsampling out of level l, outputs of the upsampling into level l (l < top)
+        self.down_in = [(grid(hid, level), grid(hid, level)) for level in range(top)]
+        self.up_out = [(grid(hid, level), grid(hid, level)) for level in range(top)]
+        # per level, the current row of the u stream after each up and down block (aux of the ul blocks)
+        self.u_up: list[list[torch.Tensor]] = [[] for _ in range(top + 1)]
+        self.u_down: list[list[torch.Tensor]] = [[] for _ in range(top + 1)]
+        self._zero_u = torch.zeros(batch_size, hid, 1, width, **factory)
+        self._zero_ul = torch.zeros(batch_size, hid, 1, 1, **factory)
+        self._ul_above: torch.Tensor | None = None  # down_shift(ul_init_up(x)) on the current row
+        self._compute()
+
+    def _cond(self, block: _GatedResnet, r: int, c: int | None = None) -> torch.Tensor | None:
+        """The block's conditioning term at its row ``r`` (position ``(r, c)``), or None."""
+        cond = self.cond[block]
+        if cond is not None and cond.shape[-2] > 1:
+            cond = cond[..., r : r + 1, :]
+        if cond is not None and c is not None and cond.shape[-1] > 1:
+            cond = cond[..., c : c + 1]
+        return cond
+
+    def _u_rows(self, i: int) -> None:
+        """The ``u`` stream at image row ``i`` (it sees rows ``< i`` only); follows :meth:`PixelCNNPlusPlus.network`."""
+        m = self.model
+        top = m.num_hierarchies - 1
+        levels = [level for level in range(top + 1) if i % 2**level == 0]
+        u = m.u_init.at(self.x, i - 1) if i else self._zero_u  # down_shift: row i is row i - 1
+        self._ul_above = m.ul_init_up.at(self.x, i - 1) if i else None
+        skips: dict[int, list[torch.Tensor]] = {}  # us, per level
+        for level in levels:
+            r = i >> level
+            if level:
+                u = m.downsample_u[level - 1].at(self.down_in[level - 1][0], r)
+            skips[level] = [u]
+            for block in m.up_u[level]:
+                u = block.at(self.grids[block], u, None, self._cond(block, r), r)
+                skips[level].append(u)
+            self.u_up[level] = skips[level][1:]
+            if level < top:
+                self.down_in[level][0].put(u, r)
+        for level in reversed(levels):
+            r = i >> level
+            u = skips[level].pop() if level == top else self.up_out[level][0].row(r)
+            self.u_down[level] = []
+            for block in m.down_u[level]:
+                u = block.at(self.grids[block], u, skips[level].pop(), self._cond(block, r), r)
+                self.u_down[level].append(u)
+            if level:
+                self.up_out[level - 1][0].put(m.upsample_u[level - 1](u), 2 * r)  # rows 2r, 2r + 1
+
+    def _ul_at(self, i: int, j: int) -> torch.Tensor:
+        """The ``ul`` stream at pixel ``(i, j)`` (it sees the pixels before it); returns level 0 ``(N, F, 1, 1)``."""
+        m = self.model
+        top = m.num_hierarchies - 1
+        levels = [level for level in range(top + 1) if i % 2**level == 0 and j % 2**level == 0]
+        ul = self._zero_ul  # down_shift(ul_init_up(x)) + right_shift(ul_init_left(x))
+        if self._ul_above is not None:
+            ul = ul + self._ul_above[..., j : j + 1]
+        if j:
+            ul = ul + m.ul_init_left.at(self.x, i, j - 1)
+        skips: dict[int, list[torch.Tensor]] = {}  # uls, per level
+        for level in levels:
+            r, c = i >> level, j >> level
+            if level:
+                ul = m.downsample_ul[level - 1].at(self.down_in[level - 1][1], r, c)
+            skips[level] = [ul]
+            for block, u in zip(m.up_ul[level], self.u_up[level], strict=True):
+                ul = block.at(self.grids[block], ul, u[..., c : c + 1], self._cond(block, r, c), r, c)
+                skips[level].append(ul)
+            if level < top:
+                self.down_in[level][1].put(ul, r, c)
+        for level in reversed(levels):
+            r, c = i >> level, j >> level
+            ul = skips[level].pop() if level == top else self.up_out[level][1].at(r, c)
+            for block, u in zip(m.down_ul[level], self.u_down[level], strict=True):
+                aux = torch.cat([u[..., c : c + 1], skips[level].pop()], dim=1)
+                ul = block.at(self.grids[block], ul, aux, self._cond(block, r, c), r, c)
+            if level:
+                self.up_out[level - 1][1].put(m.upsample_ul[level - 1](ul), 2 * r, 2 * c)  # the 2x2 block
+        return ul
+
+    def _compute(self) -> None:
+        """Everything that becomes computable at the current pixel, and its head parameters."""
+        i, j = divmod(self.step, self.width)
+        if j == 0:
+            self._u_rows(i)
+        ul = self._ul_at(i, j)  # (N, F, 1, 1)
+        self._params = _pointwise(self.model.out, F.elu(ul))[:, :, 0, 0]  # (N, P)
+
+    def params(self, partial: torch.Tensor | None = None) -> torch.Tensor:
+        return self._params  # the head couples the channels: one call per pixel
+
+    def advance(self, value: torch.Tensor) -> None:
+        i, j = divmod(self.step, self.width)
+        x = torch.cat([embed_pixel(self.model, value), self._ones], dim=1)  # (N, C * F + 1)
+        self.x.put(x[:, :, None, None], i, j)
+        self.step += 1
+        if self.step < self.num_steps:
+            self._compute()
