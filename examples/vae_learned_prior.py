@@ -45,14 +45,15 @@ def mlp(sizes: list[int]) -> nn.Sequential:
 class VAE(nn.Module):
     """Encoder, decoder and (optionally learned) prior; ``model`` and ``guide`` are Pyro programs."""
 
-    def __init__(self, latent: int, hidden: int, prior: str) -> None:
+    def __init__(self, latent: int, hidden: int, prior: str, prior_hidden: int = 256, components: int = 3) -> None:
         super().__init__()
         self.latent = latent
         self.encoder = mlp([PIXELS, hidden, hidden, 2 * latent])
         self.decoder = mlp([latent, hidden, hidden, PIXELS * DIGITS_LEVELS])
         self.prior = None
         if prior == "made":
-            self.prior = par.MADE(latent, par.heads.NormalMixture(3), hidden_sizes=(hidden, hidden))
+            head = par.heads.NormalMixture(components)
+            self.prior = par.MADE(latent, head, hidden_sizes=(prior_hidden, prior_hidden))
 
     def prior_distribution(self) -> dist.TorchDistribution:
         if self.prior is None:
@@ -114,6 +115,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latent", type=int, default=16)
     parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--prior-hidden", type=int, default=256, help="MADE hidden layer width")
+    parser.add_argument("--components", type=int, default=3, help="NormalMixture components of the prior")
     parser.add_argument("--epochs", type=int, default=500)
     parser.add_argument("--patience", type=int, default=40)
     parser.add_argument("--batch", type=int, default=100)
@@ -123,13 +126,13 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
-        args.hidden, args.epochs, args.iw_samples = 16, 2, 10
+        args.hidden, args.prior_hidden, args.epochs, args.iw_samples = 16, 16, 2, 10
 
     data = load_digits_split()
     results, per_image = {}, {}
     for prior in ("standard", "made"):
         torch.manual_seed(args.seed)
-        vae = VAE(args.latent, args.hidden, prior)
+        vae = VAE(args.latent, args.hidden, prior, args.prior_hidden, args.components)
         best_epoch = train(vae, data, args.epochs, args.batch, args.patience, not args.no_progress)
         torch.manual_seed(args.seed + 1)
         elbo, iwae = vae.bounds(data["test"], num_samples=args.iw_samples)
@@ -137,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         results[prior] = {"elbo": elbo.mean().item(), "log_px": iwae.mean().item(), "best_epoch": best_epoch + 1}
     print(f"test split, nats per image ({args.iw_samples} importance samples), latent {args.latent}")
     print(f"{'prior':<28}{'ELBO':>10}{'log p(x) (IW)':>16}{'best epoch':>12}")
-    names = {"standard": "N(0, I)", "made": "MADE(NormalMixture(3))"}
+    names = {"standard": "N(0, I)", "made": f"MADE(NormalMixture({args.components}))"}
     for prior, r in results.items():
         print(f"{names[prior]:<28}{r['elbo']:>10.2f}{r['log_px']:>16.2f}{r['best_epoch']:>12d}")
     for i, name in enumerate(("ELBO", "log p(x)")):

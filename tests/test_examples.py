@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,3 +45,36 @@ def test_vae_learned_prior():
 def test_nuts_learned_prior():
     out = run_example("nuts_learned_prior.py")
     assert "ESS" in out and "R-hat" in out
+
+
+def test_pixelcnnpp_photos(tmp_path):
+    out = run_example("pixelcnnpp_photos.py", "--out", str(tmp_path))
+    assert "PixelCNN++" in out and "independent per-(channel, pixel) histograms" in out
+    assert (tmp_path / "samples.png").stat().st_size > 0 and (tmp_path / "completions.png").stat().st_size > 0
+
+
+def numbers_after(out: str, label: str) -> list[float]:
+    """The numbers printed on the line that starts with ``label``."""
+    line = next(line for line in out.splitlines() if line.startswith(label))
+    return [float(word.split("/")[0]) for word in line[len(label) :].split()]
+
+
+def test_vqvae_prior(tmp_path):
+    out = run_example("vqvae_prior.py", "--out", str(tmp_path))
+    for label in ("uniform (log K per code)", "independent histograms", "GatedPixelCNN(8, 1 layers)"):
+        nll_codes, nll_given_codes, bound = numbers_after(out, label)
+        assert math.isfinite(bound) and bound == pytest.approx(-(nll_codes + nll_given_codes), abs=0.02)
+    assert numbers_after(out, "uniform (log K per code)")[0] == pytest.approx(16 * math.log(8), abs=0.01)
+    assert "paired" in out
+    assert (tmp_path / "samples.png").stat().st_size > 0
+    assert (tmp_path / "reconstructions.png").stat().st_size > 0
+
+
+def test_pixelvae(tmp_path):
+    out = run_example("pixelvae.py", "--out", str(tmp_path))
+    for label in ("factorised (MLP)", "GatedPixelCNN(8, 1 layers)"):
+        elbo, log_px, recon, kl = numbers_after(out, label)[:4]
+        assert all(math.isfinite(v) for v in (elbo, log_px, recon, kl))
+        assert elbo == pytest.approx(recon - kl, abs=0.02) and kl >= 0
+    assert "paired" in out
+    assert (tmp_path / "samples.png").stat().st_size > 0
