@@ -11,11 +11,15 @@
 
     python examples/nuts_learned_prior.py            # about a minute
     python examples/nuts_learned_prior.py --quick    # seconds
+
+The draws of both chains, over contours of the grid posterior, and their traces are
+drawn to ``<out>/posterior.png``.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pyro
 import pyro.distributions as dist
@@ -50,12 +54,71 @@ def model(prior: par.MADE, y: torch.Tensor) -> None:
         pyro.sample("y", dist.Normal(theta[..., 0], 0.5), obs=y)
 
 
-def grid_posterior_mean(prior: par.MADE, y: torch.Tensor) -> torch.Tensor:
+def grid_posterior(prior: par.MADE, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The posterior on a 701 x 701 grid: ``axis``, ``theta (M, 2)`` and the normalised weights ``(M,)``."""
     axis = torch.linspace(-6, 8, 701)
-    theta = torch.cartesian_prod(axis, axis)  # (M, 2)
+    theta = torch.cartesian_prod(axis, axis)  # (M, 2), theta[:, 0] varies slowest
     log_post = prior.condition().log_prob(theta) + dist.Normal(theta[:, :1], 0.5).log_prob(y).sum(-1)
-    weights = torch.softmax(log_post, 0)
+    return axis, theta, torch.softmax(log_post, 0)
+
+
+def grid_posterior_mean(prior: par.MADE, y: torch.Tensor) -> torch.Tensor:
+    _, theta, weights = grid_posterior(prior, y)
     return (weights[:, None] * theta).sum(0)
+
+
+def save_posterior_figure(prior: par.MADE, y: torch.Tensor, samples: torch.Tensor, path: Path) -> Path:
+    """Draws ``samples (chains, draws, 2)`` over the grid posterior's highest-density regions, and trace plots."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    axis, theta, weights = grid_posterior(prior, y)
+    mean = samples.reshape(-1, 2).mean(0)
+    exact = (weights[:, None] * theta).sum(0)
+    # density thresholds of the regions holding 99%, 90% and 50% of the grid's mass (increasing)
+    ordered = weights.sort(descending=True).values
+    masses = (0.99, 0.9, 0.5)
+    levels = [ordered[torch.searchsorted(ordered.cumsum(0), torch.tensor(m))].item() for m in masses]
+    density = weights.reshape(len(axis), len(axis)).T  # [row = theta[1], column = theta[0]]
+
+    colours = ("tab:blue", "tab:orange")
+    fig = plt.figure(figsize=(10, 4.4))
+    grid = fig.add_gridspec(2, 2, width_ratios=(1, 1.3))
+    scatter = fig.add_subplot(grid[:, 0])
+    styles = (":", "--", "-")
+    scatter.contour(axis, axis, density, levels=levels, colors="black", linewidths=1, linestyles=styles)
+    for mass, style in zip(masses, styles, strict=True):
+        scatter.plot([], [], color="black", lw=1, ls=style, label=f"grid posterior, {mass:.0%} region")
+    for chain, colour in enumerate(colours):
+        scatter.scatter(*samples[chain].T, s=3, alpha=0.35, color=colour, label=f"chain {chain + 1}")
+    scatter.plot(*exact, "k+", ms=12, mew=2, label="grid mean")
+    scatter.plot(*mean, "x", color="tab:red", ms=9, mew=2, label="NUTS mean")
+    inside = density >= levels[0]
+    cols, rows = inside.any(0).nonzero().squeeze(-1), inside.any(1).nonzero().squeeze(-1)
+    pad = 0.3
+    scatter.set_xlim(min(axis[cols[0]], samples[..., 0].min()) - pad, max(axis[cols[-1]], samples[..., 0].max()) + pad)
+    scatter.set_ylim(min(axis[rows[0]], samples[..., 1].min()) - pad, max(axis[rows[-1]], samples[..., 1].max()) + pad)
+    scatter.set_xlabel("theta[0]")
+    scatter.set_ylabel("theta[1]")
+    scatter.legend(fontsize=7, loc="upper left")
+    scatter.set_title("NUTS draws over the exact posterior (701 x 701 grid)", fontsize=9)
+    for i in range(2):
+        trace = fig.add_subplot(grid[i, 1])
+        for chain, colour in enumerate(colours):
+            trace.plot(samples[chain, :, i], lw=0.5, color=colour, alpha=0.8)
+        trace.axhline(exact[i].item(), color="black", lw=1, ls="--")
+        trace.set_ylabel(f"theta[{i}]")
+        if i == 0:
+            trace.set_title("traces after warm-up (dashed: grid mean)", fontsize=9)
+        else:
+            trace.set_xlabel("draw")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
@@ -66,6 +129,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--out", type=Path, default=Path("outputs/nuts_learned_prior"))
     args = parser.parse_args(argv)
     hidden = 64
     if args.quick:
@@ -90,6 +154,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     print(f"{'':<10}{'mean':>10}{'grid mean':>12}{'ESS':>10}{'R-hat':>8}")
     for i in range(2):
         print(f"theta[{i}]  {mean[i]:>10.3f}{exact[i]:>12.3f}{ess[i]:>10.0f}{rhat[i]:>8.3f}")
+    figure = save_posterior_figure(prior, y, samples, args.out / "posterior.png")
+    print(f"draws and traces -> {figure}")
     return {"ess": ess, "rhat": rhat, "mean": mean, "grid_mean": exact}
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+from pathlib import Path
 
 import pyro
 import pyro.distributions as dist
@@ -111,6 +112,44 @@ def train(vae: VAE, data: dict[str, torch.Tensor], epochs: int, batch: int, pati
     return best_epoch
 
 
+@torch.no_grad()
+def save_figures(vaes: dict[str, VAE], test: torch.Tensor, names: dict[str, str], out: Path) -> list[Path]:
+    """Decoded prior samples per prior, and the test encodings against prior draws (first two latent dims)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pyro_autoregressive.plotting import save_image_grid
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    fig, axes = plt.subplots(1, len(vaes), figsize=(4.2 * len(vaes), 4), sharex=True, sharey=True, squeeze=False)
+    for ax, (prior, vae) in zip(axes[0], vaes.items(), strict=True):
+        z = vae.prior_distribution().sample((2000,))  # (2000, latent)
+        means = vae.posterior(test).base_dist.loc  # (n, latent)
+        ax.scatter(z[:, 0], z[:, 1], s=2, alpha=0.25, color="tab:blue", label="prior draws")
+        ax.scatter(means[:, 0], means[:, 1], s=3, alpha=0.6, color="black", label="test encodings (means of q)")
+        ax.set_title(f"{names[prior]} prior", fontsize=9)
+        ax.set_xlabel("z[0]")
+        ax.legend(fontsize=7, loc="upper right")
+        images = vae.likelihood(vae.prior_distribution().sample((64,))).base_dist.probs.argmax(-1)  # (64, 64) modes
+        paths.append(
+            save_image_grid(
+                images.reshape(-1, 1, 8, 8),
+                out / f"samples_{prior}.png",
+                DIGITS_LEVELS,
+                ncols=8,
+                title=f"z ~ {names[prior]} prior, decoder mode",
+            )
+        )
+    axes[0, 0].set_ylabel("z[1]")
+    fig.tight_layout()
+    fig.savefig(out / "latents.png", dpi=100)
+    plt.close(fig)
+    return [out / "latents.png", *paths]
+
+
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latent", type=int, default=16)
@@ -122,6 +161,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--iw-samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("outputs/vae_learned_prior"))
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
@@ -129,14 +169,14 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         args.hidden, args.prior_hidden, args.epochs, args.iw_samples = 16, 16, 2, 10
 
     data = load_digits_split()
-    results, per_image = {}, {}
+    results, per_image, vaes = {}, {}, {}
     for prior in ("standard", "made"):
         torch.manual_seed(args.seed)
         vae = VAE(args.latent, args.hidden, prior, args.prior_hidden, args.components)
         best_epoch = train(vae, data, args.epochs, args.batch, args.patience, not args.no_progress)
         torch.manual_seed(args.seed + 1)
         elbo, iwae = vae.bounds(data["test"], num_samples=args.iw_samples)
-        per_image[prior] = (elbo, iwae)
+        per_image[prior], vaes[prior] = (elbo, iwae), vae
         results[prior] = {"elbo": elbo.mean().item(), "log_px": iwae.mean().item(), "best_epoch": best_epoch + 1}
     print(f"test split, nats per image ({args.iw_samples} importance samples), latent {args.latent}")
     print(f"{'prior':<28}{'ELBO':>10}{'log p(x) (IW)':>16}{'best epoch':>12}")
@@ -148,6 +188,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         error = diff.std().item() / math.sqrt(len(diff))
         results[f"gain_{name}"] = {"mean": diff.mean().item(), "stderr": error}
         print(f"learned - standard prior, {name}: {diff.mean().item():+.2f} +- {error:.2f} nats (paired, 1 s.e.)")
+    figures = save_figures(vaes, data["test"], names, args.out)
+    print(f"figures -> {', '.join(map(str, figures))}")
     return results
 
 

@@ -1,7 +1,9 @@
 """Fit WaveNet to pygame's bundled 8-bit sounds; compare held-out codelength with lossless compressors.
 
 Data: the 8-bit unsigned PCM WAV files shipped in ``pygame/examples/data``
-(11025 Hz, mono; no download). The last 20% of every file is held out. The model
+(11025 Hz, mono; no download). The last 20% of every file is held out; of the
+first 80%, the last eighth is a validation set for early stopping (the held-out
+audio is never used to choose anything). The model
 is a ``Categorical(256)`` over the raw 8-bit levels (the file's bytes), so its
 held-out NLL in bits per sample is a codelength for exactly the bytes that
 ``xz -9``, ``bzip2 -9`` and FLAC compress. Each held-out part is scored on its
@@ -127,6 +129,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--epochs", type=int, default=1000)
+    parser.add_argument("--patience", type=int, default=10, help="epochs without a better validation NLL")
+    parser.add_argument("--flip", action="store_true", help="also train on every window upside down (255 - x)")
+    parser.add_argument("--val-fraction", type=float, default=0.125, help="of each training part, for validation")
     parser.add_argument("--minutes", type=float, default=6.0, help="training time budget")
     parser.add_argument("--seconds-generated", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=0)
@@ -162,18 +167,29 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         model = par.load(args.init)
         args.segment = model.length
         print(f"continuing from {args.init}")
-    windows = crops(list(train.values()), args.segment, args.stride)
+    # the last part of every training part validates (early stopping); the held-out 20% is never seen
+    fitted, validation = {}, {}
+    for name, levels in train.items():
+        cut = len(levels) - math.ceil(args.val_fraction * len(levels))
+        fitted[name], validation[name] = levels[:cut], levels[cut:]
+    windows = crops(list(fitted.values()), args.segment, args.stride)
+    val_windows = crops(list(validation.values()), args.segment, args.segment)
+    if args.flip:  # polarity inversion: the same sounds upside down (exact on the 8-bit levels)
+        windows = torch.cat([windows, LEVELS - 1 - windows])
     print(
-        f"{len(sounds)} sounds ({', '.join(sounds)}): {sum(map(len, train.values()))} training samples "
-        f"in {len(windows)} windows, {sum(map(len, held_out.values()))} held-out samples; "
+        f"{len(sounds)} sounds ({', '.join(sounds)}): {sum(map(len, fitted.values()))} training samples "
+        f"in {len(windows)} windows, {sum(map(len, validation.values()))} validation samples in "
+        f"{len(val_windows)} windows, {sum(map(len, held_out.values()))} held-out samples; "
         f"receptive field {model.receptive_field}"
     )
     result = fit(
         model,
         windows,
+        val=val_windows,
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
+        patience=args.patience,
         max_seconds=60 * args.minutes,
         progress=not args.no_progress,
     )
@@ -198,7 +214,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "raw 8-bit PCM": 8.0,
     }
     model_bits = total_bits / count
-    print(f"trained {result.seconds:.0f} s, {len(result.train_nll)} epochs")
+    bits = 1.0 / (args.segment * math.log(2.0))
+    best = result.best_epoch
+    print(
+        f"trained {result.seconds:.0f} s, {len(result.train_nll)} epochs, best {best + 1}: train "
+        f"{result.train_nll[best] * bits:.3f}, validation {result.val_nll[best] * bits:.3f} bits/sample"
+    )
     print(f"{'codelength on the held-out 20% (' + str(count) + ' samples)':<48}{'bits/sample':>12}")
     print(f"{'WaveNet, Categorical(256) (NLL)':<48}{model_bits:>12.3f}")
     for name, bits in baselines.items():

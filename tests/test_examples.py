@@ -31,20 +31,24 @@ def test_made_digits(tmp_path):
     assert (tmp_path / "model" / "config.json").exists()
 
 
-def test_svi_maximum_likelihood_equals_direct_minimisation():
-    out = run_example("svi_maximum_likelihood.py")
+def test_svi_maximum_likelihood_equals_direct_minimisation(tmp_path):
+    out = run_example("svi_maximum_likelihood.py", "--out", str(tmp_path))
     gap = float(out.split("largest parameter difference ")[1].split()[0])
     assert gap < 1e-10
+    assert (tmp_path / "training_curves.png").stat().st_size > 0
 
 
-def test_vae_learned_prior():
-    out = run_example("vae_learned_prior.py")
+def test_vae_learned_prior(tmp_path):
+    out = run_example("vae_learned_prior.py", "--out", str(tmp_path))
     assert "N(0, I)" in out and "MADE(NormalMixture(3))" in out and "paired" in out
+    for name in ("latents.png", "samples_standard.png", "samples_made.png"):
+        assert (tmp_path / name).stat().st_size > 0
 
 
-def test_nuts_learned_prior():
-    out = run_example("nuts_learned_prior.py")
+def test_nuts_learned_prior(tmp_path):
+    out = run_example("nuts_learned_prior.py", "--out", str(tmp_path))
     assert "ESS" in out and "R-hat" in out
+    assert (tmp_path / "posterior.png").stat().st_size > 0
 
 
 def test_pixelcnnpp_photos(tmp_path):
