@@ -9,7 +9,7 @@ held-out NLL in bits per sample is a codelength for exactly the bytes that
 ``xz -9``, ``bzip2 -9`` and FLAC compress. Each held-out part is scored on its
 own (no context from the training part), as the compressors see it.
 
-    python examples/wavenet_audio.py            # full run (~7 minutes on 2 CPU cores)
+    python examples/wavenet_audio.py            # full run (5-10 minutes on 2 CPU cores)
     python examples/wavenet_audio.py --quick    # seconds, for smoke tests
 
 Writes ``generated.wav``, ``waveforms.png`` and ``continuation.png`` and the model to ``--out``.
@@ -129,10 +129,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--epochs", type=int, default=1000)
-    parser.add_argument("--patience", type=int, default=10, help="epochs without a better validation NLL")
-    parser.add_argument("--flip", action="store_true", help="also train on every window upside down (255 - x)")
+    parser.add_argument("--patience", type=int, default=20, help="epochs without a better validation NLL")
+    parser.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also train on every window upside down (255 - x)",
+    )
     parser.add_argument("--val-fraction", type=float, default=0.125, help="of each training part, for validation")
-    parser.add_argument("--minutes", type=float, default=6.0, help="training time budget")
+    parser.add_argument("--minutes", type=float, default=14.0, help="training time budget")
     parser.add_argument("--seconds-generated", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
