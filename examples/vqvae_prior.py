@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     print("test split, nats per image; bound on log p(x) = log p(c*) + log p(x | c*), c* = the encoder's codes")
     print(f"{'prior over codes':<34}{'-log p(c*)':>12}{'-log p(x|c*)':>14}{'bound on log p(x)':>20}")
-    results: dict[str, float] = {"used_codes": used, "log_px_given_c": recon.mean().item()}
+    results: dict[str, float] = {"used_codes": float(used), "log_px_given_c": recon.mean().item()}
     for prior_name, lp in log_pc.items():
         nll, bound = -lp.mean().item(), (lp + recon).mean().item()
         results[f"nll_codes_{prior_name}"], results[f"bound_{prior_name}"] = nll, bound

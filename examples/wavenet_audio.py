@@ -75,6 +75,11 @@ def flac_bits(levels: torch.Tensor, sample_rate: int) -> int:
     return 8 * len(buffer.getvalue())
 
 
+def codelength_bits(model: par.WaveNet, parts: dict[str, torch.Tensor]) -> float:
+    """Total NLL in bits of every part ``(frames,)`` scored whole and on its own (no padding, no context)."""
+    return -sum(model.condition(length=len(x)).log_prob(x[None]).item() for x in parts.values()) / math.log(2.0)
+
+
 def crops(sounds: list[torch.Tensor], length: int, stride: int) -> torch.Tensor:
     """Overlapping training windows ``(M, length)`` (a sound shorter than ``length`` is left-padded with silence)."""
     windows = []
@@ -172,7 +177,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         model = par.load(args.init)
         args.segment = model.length
         print(f"continuing from {args.init}")
-    # the last part of every training part validates (early stopping); the held-out 20% is never seen
+    # the last part of every training part validates; the held-out 20% is never seen. Early stopping
+    # scores windows of the parts (padded with silence where a part is shorter than a window); the
+    # printed "validation parts" figure scores each part whole, like the held-out audio
     fitted, validation = {}, {}
     for name, levels in train.items():
         cut = len(levels) - math.ceil(args.val_fraction * len(levels))
@@ -200,10 +207,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
 
     # held-out codelength: each held-out part scored on its own, like the compressors see it
-    total_bits = 0.0
     with torch.no_grad():
-        for x in held_out.values():
-            total_bits -= model.condition(length=len(x)).log_prob(x[None]).item() / math.log(2.0)
+        total_bits = codelength_bits(model, held_out)
     count = sum(map(len, held_out.values()))
     joined = torch.cat(list(held_out.values()))
     data = bytes(joined.to(torch.uint8).tolist())
@@ -219,18 +224,21 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "raw 8-bit PCM": 8.0,
     }
     model_bits = total_bits / count
-    bits = 1.0 / (args.segment * math.log(2.0))
-    best = result.best_epoch
+    per_window = 1.0 / (args.segment * math.log(2.0))  # nats per window -> bits per sample
+    epoch = result.best_epoch
+    with torch.no_grad():
+        val_bits = codelength_bits(model, validation) / sum(map(len, validation.values()))
     print(
-        f"trained {result.seconds:.0f} s, {len(result.train_nll)} epochs, best {best + 1}: train "
-        f"{result.train_nll[best] * bits:.3f}, validation {result.val_nll[best] * bits:.3f} bits/sample"
+        f"trained {result.seconds:.0f} s, {len(result.train_nll)} epochs, best {epoch + 1}: train "
+        f"{result.train_nll[epoch] * per_window:.3f}, validation windows {result.val_nll[epoch] * per_window:.3f}, "
+        f"validation parts {val_bits:.3f} bits/sample"
     )
     print(f"{'codelength on the held-out 20% (' + str(count) + ' samples)':<48}{'bits/sample':>12}")
     print(f"{'WaveNet, Categorical(256) (NLL)':<48}{model_bits:>12.3f}")
     for name, bits in baselines.items():
         print(f"{name:<48}{bits:>12.3f}")
-    best = min(v for k, v in baselines.items() if k != "raw 8-bit PCM")
-    print(f"WaveNet vs best compressor: {model_bits - best:+.3f} bits/sample")
+    best_tool = min(v for k, v in baselines.items() if k != "raw 8-bit PCM")
+    print(f"WaveNet vs best compressor: {model_bits - best_tool:+.3f} bits/sample")
 
     args.out.mkdir(parents=True, exist_ok=True)
     # unconditional generation, streamed chunk by chunk

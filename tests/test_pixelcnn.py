@@ -240,7 +240,7 @@ def test_cached_sampling_with_prefix_and_rsample(cls):
 
 
 def test_pixelcnn_plus_plus_cache_in_training_mode():
-    """With dropout in training mode each value keeps the mask it was computed with; sampling still works."""
+    """With dropout in training mode the cached path samples valid images; without dropout it equals naive."""
     torch.manual_seed(3)
     model = _pixelcnnpp((3, 4, 4), 2, dropout=0.5).train()
     x = model.condition().sample((2,))

@@ -58,9 +58,18 @@ class GridCache:
         if r < 0:
             return self.zero.expand(-1, -1, -1, self.width)
         if r not in self._rows:  # written by position: stack once
-            cells = self._cells[r]
+            cells = self._cells.get(r, {})
+            if len(cells) < self.width:
+                raise self._missing(r, next(c for c in range(self.width) if c not in cells))
             self._rows[r] = torch.cat([cells[c] for c in range(self.width)], dim=-1)
         return self._rows[r]
+
+    def _missing(self, r: int, c: int | None = None) -> KeyError:
+        where = f"row {r}" if c is None else f"position ({r}, {c})"
+        return KeyError(
+            f"GridCache: {where} was read before it was computed, or after it was dropped "
+            f"(the last {self.keep} rows are kept): the cached schedule is out of step with the network"
+        )
 
     def rows(self, top: int, count: int) -> torch.Tensor:
         """Rows ``top .. top + count - 1`` as ``(N, F, count, W)``, zeros above the image."""
@@ -75,7 +84,11 @@ class GridCache:
         if r < 0 or c < 0 or c >= self.width:
             return self.zero
         cells = self._cells.get(r)
-        return cells[c] if cells is not None else self._rows[r][..., c : c + 1]
+        if cells is not None and c in cells:
+            return cells[c]
+        if r in self._rows:
+            return self._rows[r][..., c : c + 1]
+        raise self._missing(r, c)
 
     def patch(self, top: int, left: int, height: int, width: int) -> torch.Tensor:
         """Rows ``top ..`` and columns ``left ..`` as ``(N, F, height, width)``, zeros outside the image."""
