@@ -24,7 +24,7 @@ import torch
 import pyro_autoregressive as par
 from pyro_autoregressive.baselines import independent_histogram_nll
 from pyro_autoregressive.datasets import DIGITS_LEVELS, load_digits_split
-from pyro_autoregressive.plotting import save_image_grid
+from pyro_autoregressive.plotting import save_completion_grid, save_image_grid
 from pyro_autoregressive.training import fit, mean_nll
 
 MODELS = {"gated": par.GatedPixelCNN, "pixelcnn": par.PixelCNN, "pixelcnnpp": par.PixelCNNPlusPlus}
@@ -100,9 +100,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     given = data["test"][:8]  # (8, 1, 8, 8)
     half = shape[1] // 2 * shape[2]
     completed = model.condition().condition_on_prefix(given, half).sample((3,))  # (3, 8, 1, 8, 8)
-    rows = torch.cat([given[None], completed]).transpose(0, 1).reshape(-1, *shape)  # per image: truth, 3 draws
-    completions = save_image_grid(
-        rows, args.out / "completions.png", DIGITS_LEVELS, ncols=4, title="test image | 3 completions of its top half"
+    completions = save_completion_grid(
+        given,
+        completed,
+        args.out / "completions.png",
+        DIGITS_LEVELS,
+        title="test image | 3 completions of its top half",
     )
     par.save(model, args.out / "model")
     print(f"{num_samples} samples in {seconds:.2f} s -> {grid}; completions -> {completions}")

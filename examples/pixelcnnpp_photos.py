@@ -28,7 +28,7 @@ import torch
 
 import pyro_autoregressive as par
 from pyro_autoregressive.baselines import independent_histogram_nll
-from pyro_autoregressive.plotting import save_image_grid
+from pyro_autoregressive.plotting import save_completion_grid, save_image_grid
 from pyro_autoregressive.training import fit, mean_nll
 
 LEVELS = 256
@@ -129,9 +129,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     given = data["test"][:8]  # (8, 3, 8, 8)
     half = shape[1] // 2 * shape[2]  # the top 4 rows, in raster steps
     completed = model.condition().condition_on_prefix(given, half).sample((3,))  # (3, 8, 3, 8, 8)
-    rows = torch.cat([given[None], completed]).transpose(0, 1).reshape(-1, *shape)  # per patch: truth, 3 draws
-    completions = save_image_grid(
-        rows, args.out / "completions.png", LEVELS, ncols=4, title="test patch | 3 completions of its top half"
+    completions = save_completion_grid(
+        given, completed, args.out / "completions.png", LEVELS, title="test patch | 3 completions of its top half"
     )
     par.save(model, args.out / "model")
     print(f"{num_samples} samples in {seconds:.2f} s -> {grid}; completions -> {completions}")

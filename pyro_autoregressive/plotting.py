@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["save_image_grid"]
+__all__ = ["save_completion_grid", "save_image_grid"]
 
 
 def save_image_grid(
@@ -41,3 +41,19 @@ def save_image_grid(
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def save_completion_grid(
+    given: torch.Tensor, completed: torch.Tensor, path: str | Path, num_levels: int, title: str | None = None
+) -> Path:
+    """Write each image ``given (N, C, H, W)`` followed by its completions ``completed (S, N, C, H, W)``, a row each.
+
+    For the output of ``d.condition_on_prefix(given, k).sample((S,))``: row ``n`` shows
+    image ``n`` and then its ``S`` completions.
+    """
+    if completed.shape[1:] != given.shape:
+        raise ValueError(
+            f"completed: expected shape (S, {', '.join(map(str, given.shape))}), got {tuple(completed.shape)}"
+        )
+    rows = torch.cat([given[None], completed]).transpose(0, 1).flatten(0, 1)  # (N * (S + 1), C, H, W)
+    return save_image_grid(rows, path, num_levels, ncols=len(completed) + 1, title=title)
