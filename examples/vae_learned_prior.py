@@ -112,9 +112,21 @@ class VAE(nn.Module):
         return torch.cat(elbo), torch.cat(iwae)
 
 
-def train(vae: VAE, data: dict[str, torch.Tensor], epochs: int, batch: int, patience: int, progress: bool) -> int:
+def train(
+    vae: VAE,
+    data: dict[str, torch.Tensor],
+    epochs: int,
+    batch: int,
+    patience: int,
+    progress: bool,
+    prior_lr: float = 1e-3,
+) -> int:
     pyro.clear_param_store()
-    svi = SVI(vae.model, vae.guide, Adam({"lr": 1e-3}), Trace_ELBO())
+
+    def optim_args(name: str) -> dict[str, float]:  # name: "vae.prior...", "prior..." or "vae.encoder..."
+        return {"lr": prior_lr if name.startswith(("vae.prior.", "prior.")) else 1e-3}
+
+    svi = SVI(vae.model, vae.guide, Adam(optim_args), Trace_ELBO())
     best, best_state, best_epoch = -math.inf, copy.deepcopy(vae.state_dict()), 0
     bar = tqdm(range(epochs), desc=f"VAE ({'MADE' if vae.prior else 'N(0, I)'} prior)", disable=not progress)
     for epoch in bar:
@@ -173,6 +185,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--prior-hidden", type=int, default=256, help="MADE hidden layer width")
     parser.add_argument("--components", type=int, default=3, help="NormalMixture components of the prior")
+    parser.add_argument("--prior-lr", type=float, default=1e-3, help="Adam learning rate of the prior (rest: 1e-3)")
     parser.add_argument("--epochs", type=int, default=500)
     parser.add_argument("--patience", type=int, default=40)
     parser.add_argument("--batch", type=int, default=100)
@@ -209,7 +222,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
             vae = copy.deepcopy(vaes["standard"])
         else:  # then everything together again
             vae = copy.deepcopy(vaes["made_fit"]).requires_grad_(True)
-        best_epoch = train(vae, data, args.epochs, args.batch, args.patience, not args.no_progress)
+        best_epoch = train(vae, data, args.epochs, args.batch, args.patience, not args.no_progress, args.prior_lr)
         torch.manual_seed(args.seed + 1)
         elbo, iwae = vae.bounds(data["test"], num_samples=args.iw_samples)
         per_image[variant], vaes[variant] = (elbo, iwae), vae
