@@ -26,27 +26,14 @@ import time
 import torch
 
 import pyro_autoregressive as par
-from pyro_autoregressive.sampling import NaiveState
+
+from common import median_seconds, naive_steps
 
 
-def _median_seconds(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
-@torch.no_grad()
 def naive_seconds_per_step(model: par.AutoregressiveModel, batch: int, steps: int) -> float:
     """Mean seconds per step of the ``cache=False`` loop over its first ``steps`` steps."""
-    layout = model.layout()
-    state = NaiveState(model, layout, None, None, batch)
     started = time.perf_counter()
-    for _ in range(steps):
-        value = model.head.sample(state.params(), layout.channels)
-        state.advance(value)
+    naive_steps(model, model.layout(), batch, steps)
     return (time.perf_counter() - started) / steps
 
 
@@ -56,12 +43,12 @@ def bench_model(model: par.AutoregressiveModel, args: argparse.Namespace) -> flo
     num_steps = model.layout().num_steps
     name = type(model).__name__
     for batch in args.batches:
-        cached = _median_seconds(lambda b=batch, d=d: d.sample((b,)), args.repeats)
+        cached = median_seconds(lambda b=batch, d=d: d.sample((b,)), args.repeats, warmup=0)
         per_step = statistics.median(
             naive_seconds_per_step(model, batch, min(args.naive_steps, num_steps)) for _ in range(args.repeats)
         )
         if per_step * num_steps <= args.max_naive_seconds:
-            naive = _median_seconds(lambda b=batch, d=d: d.sample((b,), cache=False), args.naive_repeats)
+            naive = median_seconds(lambda b=batch, d=d: d.sample((b,), cache=False), args.naive_repeats, warmup=0)
             how = f"measured: median of {args.naive_repeats} full sample(s)"
         else:
             naive = per_step * num_steps
@@ -69,7 +56,7 @@ def bench_model(model: par.AutoregressiveModel, args: argparse.Namespace) -> flo
         print(f"{name:<17}{batch:>6}{cached:>14.2f}{naive:>15.2f}{naive / cached:>9.1f}  {how}", flush=True)
     x = d.sample((64,))
     with torch.no_grad():
-        seconds = _median_seconds(lambda x=x, d=d: d.log_prob(x), args.repeats)
+        seconds = median_seconds(lambda x=x, d=d: d.log_prob(x), args.repeats, warmup=0)
     return 64 / seconds
 
 

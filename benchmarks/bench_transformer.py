@@ -19,32 +19,12 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
-import time
 
 import torch
 
 import pyro_autoregressive as par
-from pyro_autoregressive.sampling import NaiveState
 
-
-def time_call(fn, repeats: int) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` runs (after one warm-up run)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
-def naive_steps(d: par.AutoregressiveDistribution, batch: int, steps: int) -> None:
-    """The first ``steps`` steps of ``d.sample((batch,), cache=False)`` (the same loop, cut short)."""
-    model = d.model
-    state = NaiveState(model, d.layout, None, None, batch)
-    for _ in range(steps):
-        state.advance(model.head.sample(state.params(), d.layout.channels))
+from common import median_seconds, naive_steps
 
 
 @torch.no_grad()
@@ -77,12 +57,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     for length in args.lengths:
         d = model.condition(length=length)
         for batch in args.batches:
-            cached = time_call(lambda d=d, b=batch: d.sample((b,)), args.repeats)
+            cached = median_seconds(lambda d=d, b=batch: d.sample((b,)), args.repeats)
             if args.full_naive:
-                naive, note = time_call(lambda d=d, b=batch: d.sample((b,), cache=False), args.repeats), ""
+                naive, note = median_seconds(lambda d=d, b=batch: d.sample((b,), cache=False), args.repeats), ""
             else:
                 steps = min(args.naive_steps, length)
-                part = time_call(lambda d=d, b=batch, s=steps: naive_steps(d, b, s), args.repeats)
+                part = median_seconds(lambda d=d, b=batch, s=steps: naive_steps(d.model, d.layout, b, s), args.repeats)
                 naive, note = part * length / steps, "*"
             tokens = batch * length
             row = {"T": length, "batch": batch, "cached_s": cached, "naive_s": naive}
@@ -97,7 +77,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     length, batch = max(args.lengths), max(args.batches)
     d = model.condition(length=length)
     x = d.sample((batch,))
-    seconds = time_call(lambda: d.log_prob(x), max(args.repeats, 3))
+    seconds = median_seconds(lambda: d.log_prob(x), max(args.repeats, 3))
     print(f"log_prob at T={length}, batch {batch}: {seconds:.3f} s, {batch * length / seconds:.0f} tokens/s")
     rows.append({"T": length, "batch": batch, "log_prob_s": seconds})
     return rows

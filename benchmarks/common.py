@@ -1,10 +1,16 @@
-"""Timing helpers shared by the benchmarks: medians of repeats, one table format."""
+"""Timing helpers shared by the benchmarks: medians of repeats, the naive loop cut short, one table format."""
 
 from __future__ import annotations
 
 import statistics
 import time
 from collections.abc import Callable
+
+import torch
+
+import pyro_autoregressive as par
+from pyro_autoregressive.layout import StepLayout
+from pyro_autoregressive.sampling import NaiveState
 
 
 def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
@@ -17,6 +23,18 @@ def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) 
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+@torch.no_grad()
+def naive_steps(model: par.AutoregressiveModel, layout: StepLayout, batch: int, steps: int) -> None:
+    """The first ``steps`` steps of ``sample(cache=False)``: the same naive loop, cut short.
+
+    Each naive step reruns the full network on the whole buffer, so its cost does
+    not depend on the step; timing a few steps and scaling gives the full sample.
+    """
+    state = NaiveState(model, layout, None, None, batch)
+    for _ in range(steps):
+        state.advance(model.head.sample(state.params(), layout.channels))
 
 
 def print_table(title: str, header: list[str], rows: list[list[object]]) -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
+import sys
 import zlib
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -86,3 +90,21 @@ def vary_step(d: par.AutoregressiveDistribution, x: torch.Tensor, step: int, val
     steps = d.layout.to_steps(x).expand((len(values),) + x.shape[: -len(d.event_shape)] + (d.num_steps, -1)).clone()
     steps[..., step, 0] = values.reshape((-1,) + (1,) * (steps.dim() - 3))
     return d.layout.from_steps(steps)
+
+
+def load_script(relative: str) -> ModuleType:
+    """Import a script of the repository (``examples/x.py``, ``benchmarks/x.py``) as a module.
+
+    Its folder is on ``sys.path`` while it loads, as when it is run as ``python <path>``
+    (the benchmarks import their ``common`` helpers that way).
+    """
+    path = Path(__file__).resolve().parents[1] / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
+    return module

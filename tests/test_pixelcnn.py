@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +11,8 @@ import pyro_autoregressive as par
 from pyro_autoregressive.heads import Bernoulli, Categorical, DiscretizedLogisticMixture, Normal
 from pyro_autoregressive.nn.grid_cache import GridCache
 from pyro_autoregressive.nn.masked_conv import MaskedConv2d, channel_groups, conv_mask
+
+from conftest import load_script
 
 MODELS = [par.PixelCNN, par.GatedPixelCNN]
 
@@ -294,19 +294,10 @@ def test_couples_channels_only_for_per_channel_heads():
 
 # -- example and benchmark -----------------------------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_script(relative: str):
-    spec = importlib.util.spec_from_file_location(Path(relative).stem, ROOT / relative)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.mark.parametrize("model", ["gated", "pixelcnn", "pixelcnnpp"])
 def test_digits_example_quick(tmp_path, model):
-    results = _load_script("examples/pixelcnn_digits.py").main(
+    results = load_script("examples/pixelcnn_digits.py").main(
         ["--quick", "--no-progress", "--model", model, "--out", str(tmp_path)]
     )
     assert results["test_nll"] > 0 and results["baseline_nll"] > 0
@@ -317,7 +308,7 @@ def test_digits_example_quick(tmp_path, model):
 
 
 def test_benchmark_quick(capsys):
-    _load_script("benchmarks/bench_pixelcnn.py").main(["--quick"])
+    load_script("benchmarks/bench_pixelcnn.py").main(["--quick"])
     out = capsys.readouterr().out
     assert "GatedPixelCNN" in out and "log_prob throughput" in out
     assert "log_prob throughput PixelCNNPlusPlus" in out

@@ -10,6 +10,8 @@ from pyro_autoregressive.heads import Bernoulli, Categorical, DiscretizedLogisti
 from pyro_autoregressive.models.transformer import TransformerState
 from pyro_autoregressive.nn.attention import KVCache
 
+from conftest import load_script
+
 SMALL = {"d_model": 16, "num_heads": 2, "num_layers": 2}
 
 
@@ -161,20 +163,8 @@ def test_image_event_semantics_and_save_load(tmp_path):
     torch.testing.assert_close(e.log_prob(x), d.log_prob(x), rtol=0, atol=0)
 
 
-def _load_script(relative: str):
-    import importlib.util
-    import pathlib
-
-    path = pathlib.Path(__file__).parent.parent / relative
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_text_example_quick(tmp_path):
-    results = _load_script("examples/transformer_text.py").main(["--quick", "--out", str(tmp_path)])
+    results = load_script("examples/transformer_text.py").main(["--quick", "--out", str(tmp_path)])
     assert 0 < results["transformer"] < 9 and 0 < results["xz -9"] < 9
     assert (tmp_path / "model" / "config.json").is_file()
 
@@ -182,11 +172,11 @@ def test_text_example_quick(tmp_path):
 def test_digits_example_quick(tmp_path):
     pytest.importorskip("sklearn")
     pytest.importorskip("matplotlib")
-    results = _load_script("examples/transformer_digits.py").main(["--quick", "--no-progress", "--out", str(tmp_path)])
+    results = load_script("examples/transformer_digits.py").main(["--quick", "--no-progress", "--out", str(tmp_path)])
     assert results["test_nll"] > 0
     assert (tmp_path / "samples.png").is_file()
 
 
 def test_benchmark_quick():
-    rows = _load_script("benchmarks/bench_transformer.py").main(["--quick"])
+    rows = load_script("benchmarks/bench_transformer.py").main(["--quick"])
     assert rows[0]["cached_s"] > 0 and rows[-1]["log_prob_s"] > 0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import pathlib
 
 import pytest
 import torch
@@ -26,6 +25,8 @@ from pyro_autoregressive.heads import Categorical, DiscretizedLogisticMixture, N
 from pyro_autoregressive.models.wavenet import WaveNetState
 from pyro_autoregressive.nn.causal_conv import CausalConv1d, ConvQueue, shift_right
 from pyro_autoregressive.streaming import generate_stream, stream_to_wav
+
+from conftest import load_script
 
 
 def _wavenet(head=None, **kwargs) -> par.WaveNet:
@@ -263,11 +264,7 @@ def test_linear_levels_and_wav_round_trip(tmp_path):
 def test_audio_example_quick(tmp_path):
     if importlib.util.find_spec("pygame") is None or importlib.util.find_spec("matplotlib") is None:
         pytest.skip("the example needs pygame (its bundled sounds) and matplotlib")
-    path = pathlib.Path(__file__).parents[1] / "examples" / "wavenet_audio.py"
-    spec = importlib.util.spec_from_file_location("wavenet_audio", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    result = module.main(["--quick", "--no-progress", "--out", str(tmp_path)])
+    result = load_script("examples/wavenet_audio.py").main(["--quick", "--no-progress", "--out", str(tmp_path)])
     for name in ("generated.wav", "waveforms.png", "continuation.png", "model/config.json"):
         assert (tmp_path / name).stat().st_size > 0, name
     assert 0 < result["model_bits"] < 9 and 0 < result["xz -9"] < 9

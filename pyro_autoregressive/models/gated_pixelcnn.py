@@ -14,7 +14,15 @@ from ..model import AutoregressiveModel
 from ..nn.masked_conv import MaskedConv2d, channel_groups
 from ..nn.row_cache import DownShiftedConv2d, RowCache
 from ..sampling import IncrementalState
-from .pixelcnn import channel_masking, check_image_shape, check_positive, embed_pixel, fixed_image_layout, pick
+from .pixelcnn import (
+    channel_masking,
+    check_image_shape,
+    check_odd,
+    check_positive,
+    embed_pixel,
+    fixed_image_layout,
+    pick,
+)
 
 __all__ = ["GatedPixelCNN", "GatedPixelCNNState"]
 
@@ -96,10 +104,8 @@ class GatedPixelCNN(AutoregressiveModel):
         channels, _, _ = self.image_shape = check_image_shape(image_shape)
         check_positive("hidden_channels", hidden_channels)
         check_positive("num_layers", num_layers)
-        if check_positive("kernel_size", kernel_size) % 2 == 0:
-            raise ValueError(f"kernel_size: expected an odd int, got {kernel_size}")
-        if check_positive("first_kernel_size", first_kernel_size, minimum=3) % 2 == 0:
-            raise ValueError(f"first_kernel_size: expected an odd int >= 3, got {first_kernel_size}")
+        check_odd("kernel_size", kernel_size)
+        check_odd("first_kernel_size", first_kernel_size, minimum=3)
         self.couples_channels, groups = channel_masking(head, channels, hidden_channels)
         self._config = {
             "image_shape": list(self.image_shape),

@@ -39,6 +39,13 @@ def check_positive(name: str, value: object, minimum: int = 1) -> int:
     return value
 
 
+def check_odd(name: str, value: object, minimum: int = 1) -> int:
+    """An odd kernel size ``>= minimum`` (so that the kernel has a centre)."""
+    if check_positive(name, value, minimum) % 2 == 0:
+        raise ValueError(f"{name}: expected an odd int{f' >= {minimum}' if minimum > 1 else ''}, got {value}")
+    return value
+
+
 def channel_masking(head: Head, channels: int, hidden_channels: int) -> tuple[bool, int]:
     """``(couples_channels, groups)`` of a raster-order conv model with this head.
 
@@ -154,9 +161,8 @@ class PixelCNN(AutoregressiveModel):
         channels, _, _ = self.image_shape = check_image_shape(image_shape)
         check_positive("hidden_channels", hidden_channels)
         check_positive("num_layers", num_layers, minimum=0)
-        for name, k in (("kernel_size", kernel_size), ("first_kernel_size", first_kernel_size)):
-            if check_positive(name, k) % 2 == 0:
-                raise ValueError(f"{name}: expected an odd int, got {k}")
+        check_odd("kernel_size", kernel_size)
+        check_odd("first_kernel_size", first_kernel_size)
         self.couples_channels, groups = channel_masking(head, channels, hidden_channels)
         self._config = {
             "image_shape": list(self.image_shape),
