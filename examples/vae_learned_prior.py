@@ -16,8 +16,15 @@ used as a latent site ``pyro.sample("z", made.condition())`` under
   its control is ``N(0, I), trained again``: the standard VAE given the same second
   round of training from its early-stopped weights.
 
+Every VAE starts from the same encoder and decoder weights and sees the same minibatches
+and the same draws of ``q`` (the seed is set again before training), and the MADE prior
+starts as exactly ``N(0, I)`` (``--prior-init standard``: its output layer is zeroed), so
+the only difference between a VAE and its control is what the prior learns.
+
 Reports the held-out (test split) ELBO and an importance-weighted estimate of
-``log p(x)`` for each, in nats per image, and the paired gains over ``N(0, I)``.
+``log p(x)`` for each, in nats per image, and the paired gains over ``N(0, I)``; writes
+the learning curves of the two VAEs trained from scratch (``curves.png``), decoded prior
+samples and the test encodings against prior draws.
 
     python examples/vae_learned_prior.py            # the five VAEs, about 2 minutes on one core
     python examples/vae_learned_prior.py --quick    # seconds
@@ -33,6 +40,7 @@ from pathlib import Path
 import pyro
 import pyro.distributions as dist
 import torch
+from pyro import poutine
 from pyro.infer import SVI, Trace_ELBO
 from pyro.optim import Adam
 from torch import nn
@@ -42,29 +50,64 @@ import pyro_autoregressive as par
 from pyro_autoregressive.datasets import DIGITS_LEVELS, load_digits_split
 
 PIXELS = 64
+#: the VAEs the example can train, each with the variants it starts from
+VARIANTS = {
+    "standard": (),
+    "made": (),
+    "made_fit": ("standard",),
+    "standard_again": ("standard",),
+    "made_fit_joint": ("made_fit", "standard_again"),
+}
 
 
-def mlp(sizes: list[int]) -> nn.Sequential:
+def mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
         layers.append(nn.Linear(sizes[i], sizes[i + 1]))
         if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
+            layers += [nn.ReLU(), nn.Dropout(dropout)] if dropout else [nn.ReLU()]
     return nn.Sequential(*layers)
+
+
+@torch.no_grad()
+def start_as_standard_normal(made: par.MADE, components: int) -> None:
+    """Zero MADE's output layer and direct connection: every step starts as ``N(0, 1)``.
+
+    The prior is then exactly ``N(0, I)`` at the first step of training (for a mixture,
+    the component locations are spread by +-0.1 so that the components can move apart).
+    The hidden layers keep their random weights, so the output layer's gradient is not zero.
+    """
+    made.layers[-1].weight.zero_()
+    made.direct.weight.zero_()
+    bias = made.layers[-1].bias.view(made.event_size, -1)  # (D, P): [logits (M > 1), locs, log-scales]
+    bias.zero_()
+    if components > 1:
+        bias[:, components : 2 * components] = torch.linspace(-0.1, 0.1, components)
 
 
 class VAE(nn.Module):
     """Encoder, decoder and (optionally learned) prior; ``model`` and ``guide`` are Pyro programs."""
 
-    def __init__(self, latent: int, hidden: int, prior: str, prior_hidden: int = 256, components: int = 3) -> None:
+    def __init__(
+        self,
+        latent: int,
+        hidden: int,
+        prior: str,
+        prior_hidden: int = 256,
+        components: int = 3,
+        prior_init: str = "random",
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.latent = latent
-        self.encoder = mlp([PIXELS, hidden, hidden, 2 * latent])
-        self.decoder = mlp([latent, hidden, hidden, PIXELS * DIGITS_LEVELS])
+        self.encoder = mlp([PIXELS, hidden, hidden, 2 * latent], dropout)
+        self.decoder = mlp([latent, hidden, hidden, PIXELS * DIGITS_LEVELS], dropout)
         self.prior = None
         if prior == "made":
-            head = par.heads.NormalMixture(components)
+            head = par.heads.Normal() if components == 1 else par.heads.NormalMixture(components)
             self.prior = par.MADE(latent, head, hidden_sizes=(prior_hidden, prior_hidden))
+            if prior_init == "standard":
+                start_as_standard_normal(self.prior, components)
 
     def prior_distribution(self) -> dist.TorchDistribution:
         if self.prior is None:
@@ -88,20 +131,23 @@ class VAE(nn.Module):
         else:
             pyro.module("vae", self)
 
-    def model(self, x: torch.Tensor) -> None:
+    def model(self, x: torch.Tensor, kl_weight: float = 1.0) -> None:
         self.register()
         with pyro.plate("data", len(x)):
-            z = pyro.sample("z", self.prior_distribution())
+            with poutine.scale(scale=kl_weight):  # scales log p(z) here and log q(z) in the guide: the KL term
+                z = pyro.sample("z", self.prior_distribution())
             pyro.sample("x", self.likelihood(z), obs=x)
 
-    def guide(self, x: torch.Tensor) -> None:
+    def guide(self, x: torch.Tensor, kl_weight: float = 1.0) -> None:
         self.register()
-        with pyro.plate("data", len(x)):
+        with pyro.plate("data", len(x)), poutine.scale(scale=kl_weight):
             pyro.sample("z", self.posterior(x))
 
     @torch.no_grad()
     def bounds(self, x: torch.Tensor, num_samples: int, chunk: int = 50) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-image ELBO and importance-weighted log p(x) (nats) from ``num_samples`` draws of q."""
+        """Per-image ELBO and importance-weighted log p(x) (nats) from ``num_samples`` draws of q (eval mode)."""
+        training = self.training
+        self.eval()
         elbo, iwae = [], []
         for part in x.split(chunk):
             q = self.posterior(part)
@@ -109,6 +155,7 @@ class VAE(nn.Module):
             log_w = self.likelihood(z).log_prob(part) + self.prior_distribution().log_prob(z) - q.log_prob(z)
             elbo.append(log_w.mean(0))
             iwae.append(torch.logsumexp(log_w, 0) - math.log(num_samples))
+        self.train(training)
         return torch.cat(elbo), torch.cat(iwae)
 
 
@@ -120,7 +167,13 @@ def train(
     patience: int,
     progress: bool,
     prior_lr: float = 1e-3,
-) -> int:
+    kl_warmup: int = 0,
+) -> tuple[int, list[tuple[float, float]]]:
+    """SVI with early stopping on the validation ELBO; returns the best epoch and the learning curves.
+
+    The weight of the KL term rises linearly from 0 to 1 over the first ``kl_warmup`` epochs.
+    The curves are the ELBO per epoch on the validation split and on as many training images.
+    """
     pyro.clear_param_store()
 
     def optim_args(name: str) -> dict[str, float]:  # name: "vae.prior...", "prior..." or "vae.encoder..."
@@ -128,18 +181,22 @@ def train(
 
     svi = SVI(vae.model, vae.guide, Adam(optim_args), Trace_ELBO())
     best, best_state, best_epoch = -math.inf, copy.deepcopy(vae.state_dict()), 0
+    curves, train_part = [], data["train"][: len(data["val"])]
     bar = tqdm(range(epochs), desc=f"VAE ({'MADE' if vae.prior else 'N(0, I)'} prior)", disable=not progress)
     for epoch in bar:
+        kl_weight = min(1.0, (epoch + 1) / (kl_warmup + 1))
         for idx in torch.randperm(len(data["train"])).split(batch):
-            svi.step(data["train"][idx])
+            svi.step(data["train"][idx], kl_weight)
         val_elbo = vae.bounds(data["val"], num_samples=10)[0].mean().item()
+        with torch.random.fork_rng():  # the curve does not change the training's random stream
+            curves.append((val_elbo, vae.bounds(train_part, num_samples=10)[0].mean().item()))
         if val_elbo > best:
             best, best_state, best_epoch = val_elbo, copy.deepcopy(vae.state_dict()), epoch
         bar.set_postfix(val_elbo=f"{val_elbo:.2f}", best=f"{best:.2f}")
-        if epoch - best_epoch >= patience:
+        if epoch - max(best_epoch, kl_warmup) >= patience:
             break
     vae.load_state_dict(best_state)
-    return best_epoch
+    return best_epoch, curves
 
 
 @torch.no_grad()
@@ -179,6 +236,34 @@ def save_figures(vaes: dict[str, VAE], test: torch.Tensor, names: dict[str, str]
     return [out / "latents.png", *paths]
 
 
+def save_curves(curves: dict[str, list[tuple[float, float]]], names: dict[str, str], out: Path) -> Path:
+    """Validation and training ELBO per epoch of the VAEs trained from scratch, best epochs marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for (variant, curve), color in zip(curves.items(), ("tab:blue", "tab:orange"), strict=False):
+        val, train_elbo = zip(*curve, strict=True)
+        epochs = range(1, len(curve) + 1)
+        best = max(range(len(val)), key=val.__getitem__)
+        ax.plot(epochs, val, color=color, label=f"{names[variant]}: validation")
+        ax.plot(epochs, train_elbo, color=color, linestyle="--", label=f"{names[variant]}: training images")
+        ax.plot(best + 1, val[best], "o", color=color)
+        ax.annotate(f"{val[best]:.2f}", (best + 1, val[best]), textcoords="offset points", xytext=(4, 6), fontsize=8)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("ELBO (nats per image)")
+    lowest = min(v for curve in curves.values() for pair in curve for v in pair)
+    ax.set_ylim(max(lowest, -130.0), None)  # the first epochs are far below
+    ax.set_title("VAEs trained from scratch (dots: the early-stopped epoch)", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "curves.png", dpi=100)
+    plt.close(fig)
+    return out / "curves.png"
+
+
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latent", type=int, default=16)
@@ -186,6 +271,21 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--prior-hidden", type=int, default=256, help="MADE hidden layer width")
     parser.add_argument("--components", type=int, default=3, help="NormalMixture components of the prior")
     parser.add_argument("--prior-lr", type=float, default=1e-3, help="Adam learning rate of the prior (rest: 1e-3)")
+    parser.add_argument(
+        "--prior-init",
+        choices=("random", "standard"),
+        default="standard",
+        help="MADE prior's start: random output layer, or zeroed so that it starts as N(0, I)",
+    )
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"comma-separated subset of {','.join(VARIANTS)} (a variant needs the ones it starts from)",
+    )
+    parser.add_argument(
+        "--kl-warmup", type=int, default=0, help="epochs over which the KL weight rises to 1 (VAEs from scratch)"
+    )
+    parser.add_argument("--dropout", type=float, default=0.0, help="dropout after the encoder's and decoder's ReLUs")
     parser.add_argument("--epochs", type=int, default=500)
     parser.add_argument("--patience", type=int, default=40)
     parser.add_argument("--batch", type=int, default=100)
@@ -199,7 +299,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         args.hidden, args.prior_hidden, args.epochs, args.iw_samples = 16, 16, 2, 10
 
     data = load_digits_split()
-    made = f"MADE(NormalMixture({args.components}))"
+    made = "MADE(Normal)" if args.components == 1 else f"MADE(NormalMixture({args.components}))"
     names = {
         "standard": "N(0, I)",
         "made": f"{made}, joint",
@@ -207,22 +307,36 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         "standard_again": "N(0, I), trained again",
         "made_fit_joint": f"{made}, prior fit + joint",
     }
+    variants = args.variants.split(",")
+    for variant in variants:
+        missing = [v for v in VARIANTS.get(variant, ()) if v not in variants]
+        if variant not in VARIANTS or missing:
+            parser.error(f"--variants: {variant!r} is not one of {list(VARIANTS)} or needs {missing}")
+    names = {v: names[v] for v in VARIANTS if v in variants}
     controls = {"made": "standard", "made_fit": "standard", "made_fit_joint": "standard_again"}
-    results, per_image, vaes = {}, {}, {}
+    controls = {v: c for v, c in controls.items() if v in names and c in names}
+    results, per_image, vaes, curves = {}, {}, {}, {}
     for variant in names:
         torch.manual_seed(args.seed)
         if variant in ("standard", "made"):
-            vae = VAE(args.latent, args.hidden, variant, args.prior_hidden, args.components)
+            vae = VAE(
+                args.latent, args.hidden, variant, args.prior_hidden, args.components, args.prior_init, args.dropout
+            )
         elif variant == "made_fit":  # the trained standard VAE, frozen, plus a learned prior
             vae = copy.deepcopy(vaes["standard"])
-            vae.prior = VAE(args.latent, args.hidden, "made", args.prior_hidden, args.components).prior
+            fresh = VAE(args.latent, args.hidden, "made", args.prior_hidden, args.components, args.prior_init)
+            vae.prior = fresh.prior
             vae.encoder.requires_grad_(False)
             vae.decoder.requires_grad_(False)
         elif variant == "standard_again":  # a second round of training, the control of the next one
             vae = copy.deepcopy(vaes["standard"])
         else:  # then everything together again
             vae = copy.deepcopy(vaes["made_fit"]).requires_grad_(True)
-        best_epoch = train(vae, data, args.epochs, args.batch, args.patience, not args.no_progress, args.prior_lr)
+        warmup = args.kl_warmup if variant in ("standard", "made") else 0
+        torch.manual_seed(args.seed + 2)  # every variant: the same minibatches and the same draws of q
+        best_epoch, curves[variant] = train(
+            vae, data, args.epochs, args.batch, args.patience, not args.no_progress, args.prior_lr, warmup
+        )
         torch.manual_seed(args.seed + 1)
         elbo, iwae = vae.bounds(data["test"], num_samples=args.iw_samples)
         per_image[variant], vaes[variant] = (elbo, iwae), vae
@@ -239,6 +353,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
             gain = f"{diff.mean().item():+.2f} +- {error:.2f} nats (paired, 1 s.e.)"
             print(f"{names[variant]} - {names[control]}, {name}: {gain}")
     figures = save_figures(vaes, data["test"], names, args.out)
+    figures.append(save_curves({v: c for v, c in curves.items() if v in ("standard", "made")}, names, args.out))
     print(f"figures -> {', '.join(map(str, figures))}")
     return results
 

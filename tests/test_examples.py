@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,8 +44,29 @@ def test_svi_maximum_likelihood_equals_direct_minimisation(tmp_path):
 def test_vae_learned_prior(tmp_path):
     out = run_example("vae_learned_prior.py", "--out", str(tmp_path))
     assert "N(0, I)" in out and "MADE(NormalMixture(3))" in out and "paired" in out
-    for name in ("latents.png", "samples_standard.png", "samples_made.png"):
+    for name in ("latents.png", "samples_standard.png", "samples_made.png", "curves.png"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_vae_learned_prior_options(tmp_path):
+    flags = ["--variants", "standard,made", "--prior-init", "standard", "--components", "1", "--kl-warmup", "1"]
+    out = run_example("vae_learned_prior.py", "--out", str(tmp_path), "--prior-lr", "1e-4", *flags)
+    assert "MADE(Normal), joint - N(0, I), ELBO" in out and "prior fit" not in out
+    with pytest.raises(AssertionError, match="needs"):
+        run_example("vae_learned_prior.py", "--variants", "made_fit")
+
+
+@pytest.mark.parametrize("components", [1, 3])
+def test_vae_prior_starts_as_standard_normal(components):
+    example = load_script("examples/vae_learned_prior.py")
+    torch.manual_seed(0)
+    vae = example.VAE(latent=5, hidden=8, prior="made", prior_hidden=16, components=components, prior_init="standard")
+    z = torch.randn(100, 5)
+    standard = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+    with torch.no_grad():
+        learned = vae.prior_distribution().log_prob(z)
+    # exact for one component; a mixture's locations are spread by +-0.1 (log-density within 0.1 nats)
+    assert torch.allclose(learned, standard, atol=1e-5 if components == 1 else 0.1)
 
 
 def test_nuts_learned_prior(tmp_path):
