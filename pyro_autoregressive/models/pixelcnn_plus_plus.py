@@ -12,126 +12,19 @@ from ..heads import DiscretizedLogisticMixture
 from ..layout import StepLayout
 from ..model import AutoregressiveModel
 from ..nn.grid_cache import GridCache
+from ..nn.shifted_conv import (
+    GatedResnet,
+    ShiftedConv2d,
+    ShiftedDeconv2d,
+    concat_elu,
+    down_shift,
+    pointwise,
+    right_shift,
+)
 from ..sampling import IncrementalState
 from .pixelcnn import check_image_shape, check_positive, embed_pixel, fixed_image_layout
 
 __all__ = ["PixelCNNPlusPlus", "PixelCNNPlusPlusState", "concat_elu"]
-
-
-def concat_elu(x: torch.Tensor) -> torch.Tensor:
-    """``elu([x, -x])`` over the channels: ``(N, F, H, W) -> (N, 2F, H, W)``."""
-    return F.elu(torch.cat([x, -x], dim=1))
-
-
-def _pointwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """A 1x1 convolution as a matrix product over the channels (faster than ``conv2d`` on a few positions)."""
-    y = F.linear(x.movedim(1, -1), conv.weight.flatten(1), conv.bias)  # (N, H, W, out)
-    return y.movedim(-1, 1)
-
-
-def down_shift(x: torch.Tensor) -> torch.Tensor:
-    """Move every row one down (a zero row on top): row ``i`` then holds row ``i - 1``."""
-    return F.pad(x, (0, 0, 1, 0))[..., :-1, :]
-
-
-def right_shift(x: torch.Tensor) -> torch.Tensor:
-    """Move every column one right (a zero column on the left)."""
-    return F.pad(x, (1, 0))[..., :-1]
-
-
-class _ShiftedConv2d(nn.Conv2d):
-    """Output ``(i, j)`` sees rows ``i - kh + 1 .. i``, columns centred on ``j`` (down) or ending at it (down-right)."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int], right: bool, stride: int = 1):
-        super().__init__(in_channels, out_channels, kernel, stride=stride)
-        kh, kw = kernel
-        self._padding = (kw - 1, 0, kh - 1, 0) if right else (kw // 2, kw // 2, kh - 1, 0)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(F.pad(x, self._padding))
-
-    def at(self, grid: GridCache, r: int, c: int | None = None) -> torch.Tensor:
-        """One output row or position of :meth:`forward`, from the input window it sees in ``grid``.
-
-        Row ``r`` ``(N, out, 1, W_out)`` when ``c`` is None, else position ``(r, c)``
-        ``(N, out, 1, 1)``; the window has zeros outside the image, as the padding.
-        """
-        kh, kw = self.kernel_size
-        stride = self.stride[0]
-        left, right, top, _ = self._padding
-        if c is None:
-            window = F.pad(grid.rows(r * stride - top, kh), (left, right))  # (N, in, kh, W + kw - 1)
-            return super().forward(window)
-        window = grid.patch(r * stride - top, c * stride - left, kh, kw)  # (N, in, kh, kw)
-        return F.linear(window.flatten(1), self.weight.flatten(1), self.bias)[:, :, None, None]  # one position
-
-
-class _ShiftedDeconv2d(nn.ConvTranspose2d):
-    """Stride-2 transposed convolution cropped so that it keeps the causal shift of :class:`_ShiftedConv2d`.
-
-    Input row ``a`` reaches output rows ``2a`` and ``2a + 1`` only (``kh = 2``), and with the ``(2, 2)``
-    kernel input ``(a, b)`` the ``2 x 2`` block at ``(2a, 2b)`` only: :meth:`forward` on one input row
-    (position) gives exactly those output rows (that block), which the cached state uses.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int], right: bool):
-        super().__init__(in_channels, out_channels, kernel, stride=2, output_padding=1)
-        self.right = right
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        y = super().forward(x)  # (N, out, 2h + kh - 1, 2w + kw - 1)
-        kh, kw = self.kernel_size
-        height, width = y.shape[-2] - kh + 1, y.shape[-1] - kw + 1
-        left = 0 if self.right else (kw - 1) // 2
-        return y[..., :height, left : left + width]  # (N, out, 2h, 2w)
-
-
-class _GatedResnet(nn.Module):
-    """``x + a * sigmoid(b)`` with ``[a, b] = conv(dropout(concat_elu(conv(concat_elu(x)) + nin(aux)))) + cond``."""
-
-    def __init__(self, channels: int, right: bool, aux_channels: int, dropout: float) -> None:
-        super().__init__()
-        kernel = (2, 2) if right else (2, 3)
-        self.conv1 = _ShiftedConv2d(2 * channels, channels, kernel, right)
-        self.aux = nn.Conv2d(2 * aux_channels, channels, 1) if aux_channels else None
-        self.dropout = nn.Dropout(dropout)
-        self.conv2 = _ShiftedConv2d(2 * channels, 2 * channels, kernel, right)
-
-    def forward(self, x: torch.Tensor, aux: torch.Tensor | None, cond: torch.Tensor | None) -> torch.Tensor:
-        c = self.conv1(concat_elu(x))
-        if self.aux is not None and aux is not None:
-            c = c + self.aux(concat_elu(aux))
-        c = self.conv2(self.dropout(concat_elu(c)))  # (N, 2F, H, W)
-        if cond is not None:
-            c = c + cond
-        a, b = c.chunk(2, dim=1)
-        return x + a * torch.sigmoid(b)
-
-    def at(
-        self,
-        grids: tuple[GridCache, GridCache],
-        x: torch.Tensor,
-        aux: torch.Tensor | None,
-        cond: torch.Tensor | None,
-        r: int,
-        c: int | None = None,
-    ) -> torch.Tensor:
-        """:meth:`forward` at row ``r`` (``c`` None) or position ``(r, c)``, given ``x``, ``aux`` and ``cond`` there.
-
-        The convolutions' inputs are written to ``grids`` (one per convolution) and
-        their windows read back, so earlier rows (positions) must have been computed.
-        """
-        inputs, middle = grids
-        inputs.put(concat_elu(x), r, c)
-        h = self.conv1.at(inputs, r, c)
-        if self.aux is not None and aux is not None:
-            h = h + _pointwise(self.aux, concat_elu(aux))
-        middle.put(self.dropout(concat_elu(h)), r, c)
-        h = self.conv2.at(middle, r, c)  # (N, 2F, 1, W or 1)
-        if cond is not None:
-            h = h + cond
-        a, b = h.chunk(2, dim=1)
-        return x + a * torch.sigmoid(b)
 
 
 class PixelCNNPlusPlus(AutoregressiveModel):
@@ -232,13 +125,13 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         }
         self.hidden_channels, self.num_resnet, self.num_hierarchies = hid, num_resnet, num_hierarchies
         inputs = channels + 1  # the values and a channel of ones (marks the zero padding)
-        self.u_init = _ShiftedConv2d(inputs, hid, (2, 3), right=False)
-        self.ul_init_up = _ShiftedConv2d(inputs, hid, (1, 3), right=False)
-        self.ul_init_left = _ShiftedConv2d(inputs, hid, (2, 1), right=True)
+        self.u_init = ShiftedConv2d(inputs, hid, (2, 3), right=False)
+        self.ul_init_up = ShiftedConv2d(inputs, hid, (1, 3), right=False)
+        self.ul_init_left = ShiftedConv2d(inputs, hid, (2, 1), right=True)
 
         def blocks(count: int, u_aux: int, ul_aux: int) -> tuple[nn.ModuleList, nn.ModuleList]:
-            u = nn.ModuleList(_GatedResnet(hid, False, u_aux, dropout) for _ in range(count))
-            ul = nn.ModuleList(_GatedResnet(hid, True, ul_aux, dropout) for _ in range(count))
+            u = nn.ModuleList(GatedResnet(hid, False, u_aux, dropout) for _ in range(count))
+            ul = nn.ModuleList(GatedResnet(hid, True, ul_aux, dropout) for _ in range(count))
             return u, ul
 
         up = [blocks(num_resnet, 0, hid) for _ in range(num_hierarchies)]
@@ -249,13 +142,13 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         self.down_u = nn.ModuleList(u for u, _ in down)
         self.down_ul = nn.ModuleList(ul for _, ul in down)
         self.downsample_u = nn.ModuleList(
-            _ShiftedConv2d(hid, hid, (2, 3), False, stride=2) for _ in range(num_hierarchies - 1)
+            ShiftedConv2d(hid, hid, (2, 3), False, stride=2) for _ in range(num_hierarchies - 1)
         )
         self.downsample_ul = nn.ModuleList(
-            _ShiftedConv2d(hid, hid, (2, 2), True, stride=2) for _ in range(num_hierarchies - 1)
+            ShiftedConv2d(hid, hid, (2, 2), True, stride=2) for _ in range(num_hierarchies - 1)
         )
-        self.upsample_u = nn.ModuleList(_ShiftedDeconv2d(hid, hid, (2, 3), False) for _ in range(num_hierarchies - 1))
-        self.upsample_ul = nn.ModuleList(_ShiftedDeconv2d(hid, hid, (2, 2), True) for _ in range(num_hierarchies - 1))
+        self.upsample_u = nn.ModuleList(ShiftedDeconv2d(hid, hid, (2, 3), False) for _ in range(num_hierarchies - 1))
+        self.upsample_ul = nn.ModuleList(ShiftedDeconv2d(hid, hid, (2, 2), True) for _ in range(num_hierarchies - 1))
         self.out = nn.Conv2d(hid, head.num_params(channels), 1)
         num_blocks = 2 * (2 * num_resnet * num_hierarchies + num_hierarchies - 1)  # u and ul, up and down
         self._cond_size = 2 * hid
@@ -265,7 +158,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
     def layout(self, length: int | None = None) -> StepLayout:
         return fixed_image_layout(self, length)
 
-    def _blocks(self) -> list[tuple[int, _GatedResnet]]:
+    def _blocks(self) -> list[tuple[int, GatedResnet]]:
         """Every gated block with its level, in the order :meth:`network` runs them."""
         order = []
         for level in range(self.num_hierarchies):  # up pass
@@ -401,7 +294,7 @@ class PixelCNNPlusPlusState(IncrementalState):
         self._ul_above: torch.Tensor | None = None  # down_shift(ul_init_up(x)) on the current row
         self._compute()
 
-    def _cond(self, block: _GatedResnet, r: int, c: int | None = None) -> torch.Tensor | None:
+    def _cond(self, block: GatedResnet, r: int, c: int | None = None) -> torch.Tensor | None:
         """The block's conditioning term at its row ``r`` (position ``(r, c)``), or None."""
         cond = self.cond[block]
         if cond is not None and cond.shape[-2] > 1:
@@ -476,7 +369,7 @@ class PixelCNNPlusPlusState(IncrementalState):
         if j == 0:
             self._u_rows(i)
         ul = self._ul_at(i, j)  # (N, F, 1, 1)
-        self._params = _pointwise(self.model.out, F.elu(ul))[:, :, 0, 0]  # (N, P)
+        self._params = pointwise(self.model.out, F.elu(ul))[:, :, 0, 0]  # (N, P)
 
     def params(self, partial: torch.Tensor | None = None) -> torch.Tensor:
         return self._params  # the head couples the channels: one call per pixel

@@ -1,0 +1,134 @@
+"""The layers of PixelCNN++: down- and down-right-shifted convolutions and gated resnet blocks.
+
+Causal by shifting instead of masking (Salimans et al. 2017): a ``down`` convolution's output
+``(i, j)`` sees rows above and including ``i``, a ``down-right`` one also only columns up to ``j``;
+the model shifts the streams once more so that no output sees its own pixel. Each layer has
+``forward`` (the whole image) and ``at`` (one row or one position, from a :class:`GridCache`),
+which the cached sampler uses.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .grid_cache import GridCache
+
+__all__ = ["GatedResnet", "ShiftedConv2d", "ShiftedDeconv2d", "concat_elu", "down_shift", "pointwise", "right_shift"]
+
+
+def concat_elu(x: torch.Tensor) -> torch.Tensor:
+    """``elu([x, -x])`` over the channels: ``(N, F, H, W) -> (N, 2F, H, W)``."""
+    return F.elu(torch.cat([x, -x], dim=1))
+
+
+def pointwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """A 1x1 convolution as a matrix product over the channels (faster than ``conv2d`` on a few positions)."""
+    y = F.linear(x.movedim(1, -1), conv.weight.flatten(1), conv.bias)  # (N, H, W, out)
+    return y.movedim(-1, 1)
+
+
+def down_shift(x: torch.Tensor) -> torch.Tensor:
+    """Move every row one down (a zero row on top): row ``i`` then holds row ``i - 1``."""
+    return F.pad(x, (0, 0, 1, 0))[..., :-1, :]
+
+
+def right_shift(x: torch.Tensor) -> torch.Tensor:
+    """Move every column one right (a zero column on the left)."""
+    return F.pad(x, (1, 0))[..., :-1]
+
+
+class ShiftedConv2d(nn.Conv2d):
+    """Output ``(i, j)`` sees rows ``i - kh + 1 .. i``, columns centred on ``j`` (down) or ending at it (down-right)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int], right: bool, stride: int = 1):
+        super().__init__(in_channels, out_channels, kernel, stride=stride)
+        kh, kw = kernel
+        self._padding = (kw - 1, 0, kh - 1, 0) if right else (kw // 2, kw // 2, kh - 1, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self._padding))
+
+    def at(self, grid: GridCache, r: int, c: int | None = None) -> torch.Tensor:
+        """One output row or position of :meth:`forward`, from the input window it sees in ``grid``.
+
+        Row ``r`` ``(N, out, 1, W_out)`` when ``c`` is None, else position ``(r, c)``
+        ``(N, out, 1, 1)``; the window has zeros outside the image, as the padding.
+        """
+        kh, kw = self.kernel_size
+        stride = self.stride[0]
+        left, right, top, _ = self._padding
+        if c is None:
+            window = F.pad(grid.rows(r * stride - top, kh), (left, right))  # (N, in, kh, W + kw - 1)
+            return super().forward(window)
+        window = grid.patch(r * stride - top, c * stride - left, kh, kw)  # (N, in, kh, kw)
+        return F.linear(window.flatten(1), self.weight.flatten(1), self.bias)[:, :, None, None]  # one position
+
+
+class ShiftedDeconv2d(nn.ConvTranspose2d):
+    """Stride-2 transposed convolution cropped so that it keeps the causal shift of :class:`ShiftedConv2d`.
+
+    Input row ``a`` reaches output rows ``2a`` and ``2a + 1`` only (``kh = 2``), and with the ``(2, 2)``
+    kernel input ``(a, b)`` the ``2 x 2`` block at ``(2a, 2b)`` only: :meth:`forward` on one input row
+    (position) gives exactly those output rows (that block), which the cached state uses.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int], right: bool):
+        super().__init__(in_channels, out_channels, kernel, stride=2, output_padding=1)
+        self.right = right
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        y = super().forward(x)  # (N, out, 2h + kh - 1, 2w + kw - 1)
+        kh, kw = self.kernel_size
+        height, width = y.shape[-2] - kh + 1, y.shape[-1] - kw + 1
+        left = 0 if self.right else (kw - 1) // 2
+        return y[..., :height, left : left + width]  # (N, out, 2h, 2w)
+
+
+class GatedResnet(nn.Module):
+    """``x + a * sigmoid(b)`` with ``[a, b] = conv(dropout(concat_elu(conv(concat_elu(x)) + nin(aux)))) + cond``."""
+
+    def __init__(self, channels: int, right: bool, aux_channels: int, dropout: float) -> None:
+        super().__init__()
+        kernel = (2, 2) if right else (2, 3)
+        self.conv1 = ShiftedConv2d(2 * channels, channels, kernel, right)
+        self.aux = nn.Conv2d(2 * aux_channels, channels, 1) if aux_channels else None
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = ShiftedConv2d(2 * channels, 2 * channels, kernel, right)
+
+    def forward(self, x: torch.Tensor, aux: torch.Tensor | None, cond: torch.Tensor | None) -> torch.Tensor:
+        c = self.conv1(concat_elu(x))
+        if self.aux is not None and aux is not None:
+            c = c + self.aux(concat_elu(aux))
+        c = self.conv2(self.dropout(concat_elu(c)))  # (N, 2F, H, W)
+        if cond is not None:
+            c = c + cond
+        a, b = c.chunk(2, dim=1)
+        return x + a * torch.sigmoid(b)
+
+    def at(
+        self,
+        grids: tuple[GridCache, GridCache],
+        x: torch.Tensor,
+        aux: torch.Tensor | None,
+        cond: torch.Tensor | None,
+        r: int,
+        c: int | None = None,
+    ) -> torch.Tensor:
+        """:meth:`forward` at row ``r`` (``c`` None) or position ``(r, c)``, given ``x``, ``aux`` and ``cond`` there.
+
+        The convolutions' inputs are written to ``grids`` (one per convolution) and
+        their windows read back, so earlier rows (positions) must have been computed.
+        """
+        inputs, middle = grids
+        inputs.put(concat_elu(x), r, c)
+        h = self.conv1.at(inputs, r, c)
+        if self.aux is not None and aux is not None:
+            h = h + pointwise(self.aux, concat_elu(aux))
+        middle.put(self.dropout(concat_elu(h)), r, c)
+        h = self.conv2.at(middle, r, c)  # (N, 2F, 1, W or 1)
+        if cond is not None:
+            h = h + cond
+        a, b = h.chunk(2, dim=1)
+        return x + a * torch.sigmoid(b)
