@@ -2,7 +2,8 @@
 
 Continuous latent ``z`` (16 dims), Gaussian encoder ``q(z | x)``, factorised
 categorical decoder ``p(x | z)`` over the 64 pixels x 17 levels. The prior is
-``N(0, I)`` or ``MADE(16, NormalMixture(3))``; the autoregressive distribution is
+``N(0, I)`` or ``MADE(16, NormalMixture(3))`` (``--prior-model transformer``: a small
+``Transformer`` with the same head); the autoregressive distribution is
 used as a latent site ``pyro.sample("z", made.condition())`` under
 ``pyro.plate``, unchanged, and everything is fitted by ``SVI`` with ``Trace_ELBO``
 (early stopping on the validation ELBO). Five VAEs:
@@ -17,7 +18,7 @@ used as a latent site ``pyro.sample("z", made.condition())`` under
   round of training from its early-stopped weights.
 
 Every VAE starts from the same encoder and decoder weights and sees the same minibatches
-and the same draws of ``q`` (the seed is set again before training), and the MADE prior
+and the same draws of ``q`` (the seed is set again before training), and the learned prior
 starts as exactly ``N(0, I)`` (``--prior-init standard``: its output layer is zeroed), so
 the only difference between a VAE and its control is what the prior learns.
 
@@ -69,17 +70,29 @@ def mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def learned_prior(model: str, latent: int, components: int, hidden: int) -> par.AutoregressiveModel:
+    """``MADE(latent, head)`` with two hidden layers of ``hidden`` units, or a small ``Transformer``."""
+    head = par.heads.Normal() if components == 1 else par.heads.NormalMixture(components)
+    if model == "made":
+        return par.MADE(latent, head, hidden_sizes=(hidden, hidden))
+    return par.Transformer(head, max_length=latent, d_model=hidden, num_heads=4, num_layers=2)
+
+
 @torch.no_grad()
-def start_as_standard_normal(made: par.MADE, components: int) -> None:
-    """Zero MADE's output layer and direct connection: every step starts as ``N(0, 1)``.
+def start_as_standard_normal(prior: par.AutoregressiveModel, components: int) -> None:
+    """Zero the prior's output layer (and MADE's direct connection): every step starts as ``N(0, 1)``.
 
     The prior is then exactly ``N(0, I)`` at the first step of training (for a mixture,
     the component locations are spread by +-0.1 so that the components can move apart).
     The hidden layers keep their random weights, so the output layer's gradient is not zero.
     """
-    made.layers[-1].weight.zero_()
-    made.direct.weight.zero_()
-    bias = made.layers[-1].bias.view(made.event_size, -1)  # (D, P): [logits (M > 1), locs, log-scales]
+    if isinstance(prior, par.MADE):
+        output = prior.layers[-1]
+        prior.direct.weight.zero_()
+    else:
+        output = prior.output
+    output.weight.zero_()
+    bias = output.bias.view(-1, prior.head.num_params(1))  # (D or 1, P): [logits (M > 1), locs, log-scales]
     bias.zero_()
     if components > 1:
         bias[:, components : 2 * components] = torch.linspace(-0.1, 0.1, components)
@@ -97,6 +110,7 @@ class VAE(nn.Module):
         components: int = 3,
         prior_init: str = "random",
         dropout: float = 0.0,
+        prior_model: str = "made",
     ) -> None:
         super().__init__()
         self.latent = latent
@@ -104,8 +118,7 @@ class VAE(nn.Module):
         self.decoder = mlp([latent, hidden, hidden, PIXELS * DIGITS_LEVELS], dropout)
         self.prior = None
         if prior == "made":
-            head = par.heads.Normal() if components == 1 else par.heads.NormalMixture(components)
-            self.prior = par.MADE(latent, head, hidden_sizes=(prior_hidden, prior_hidden))
+            self.prior = learned_prior(prior_model, latent, components, prior_hidden)
             if prior_init == "standard":
                 start_as_standard_normal(self.prior, components)
 
@@ -268,7 +281,10 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latent", type=int, default=16)
     parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--prior-hidden", type=int, default=256, help="MADE hidden layer width")
+    parser.add_argument("--prior-model", choices=("made", "transformer"), default="made", help="the learned prior")
+    parser.add_argument(
+        "--prior-hidden", type=int, default=256, help="MADE hidden layer width, or the Transformer's d_model"
+    )
     parser.add_argument("--components", type=int, default=3, help="NormalMixture components of the prior")
     parser.add_argument("--prior-lr", type=float, default=1e-3, help="Adam learning rate of the prior (rest: 1e-3)")
     parser.add_argument(
@@ -299,7 +315,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         args.hidden, args.prior_hidden, args.epochs, args.iw_samples = 16, 16, 2, 10
 
     data = load_digits_split()
-    made = "MADE(Normal)" if args.components == 1 else f"MADE(NormalMixture({args.components}))"
+    head = "Normal" if args.components == 1 else f"NormalMixture({args.components})"
+    made = f"{'MADE' if args.prior_model == 'made' else 'Transformer'}({head})"
     names = {
         "standard": "N(0, I)",
         "made": f"{made}, joint",
@@ -316,16 +333,18 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     controls = {"made": "standard", "made_fit": "standard", "made_fit_joint": "standard_again"}
     controls = {v: c for v, c in controls.items() if v in names and c in names}
     results, per_image, vaes, curves = {}, {}, {}, {}
+
+    def new_vae(prior: str) -> VAE:
+        sizes = (args.latent, args.hidden, prior, args.prior_hidden, args.components)
+        return VAE(*sizes, args.prior_init, args.dropout, args.prior_model)
+
     for variant in names:
         torch.manual_seed(args.seed)
         if variant in ("standard", "made"):
-            vae = VAE(
-                args.latent, args.hidden, variant, args.prior_hidden, args.components, args.prior_init, args.dropout
-            )
+            vae = new_vae(variant)
         elif variant == "made_fit":  # the trained standard VAE, frozen, plus a learned prior
             vae = copy.deepcopy(vaes["standard"])
-            fresh = VAE(args.latent, args.hidden, "made", args.prior_hidden, args.components, args.prior_init)
-            vae.prior = fresh.prior
+            vae.prior = new_vae("made").prior  # built as in a whole VAE: the same initial weights
             vae.encoder.requires_grad_(False)
             vae.decoder.requires_grad_(False)
         elif variant == "standard_again":  # a second round of training, the control of the next one
@@ -342,9 +361,10 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         per_image[variant], vaes[variant] = (elbo, iwae), vae
         results[variant] = {"elbo": elbo.mean().item(), "log_px": iwae.mean().item(), "best_epoch": best_epoch + 1}
     print(f"test split, nats per image ({args.iw_samples} importance samples), latent {args.latent}")
-    print(f"{'prior':<44}{'ELBO':>10}{'log p(x) (IW)':>16}{'best epoch':>12}")
+    width = max(map(len, names.values())) + 2
+    print(f"{'prior':<{width}}{'ELBO':>10}{'log p(x) (IW)':>16}{'best epoch':>12}")
     for variant, r in results.items():
-        print(f"{names[variant]:<44}{r['elbo']:>10.2f}{r['log_px']:>16.2f}{r['best_epoch']:>12d}")
+        print(f"{names[variant]:<{width}}{r['elbo']:>10.2f}{r['log_px']:>16.2f}{r['best_epoch']:>12d}")
     for variant, control in controls.items():
         for i, name in enumerate(("ELBO", "log p(x)")):
             diff = per_image[variant][i] - per_image[control][i]  # paired over the same test images

@@ -56,11 +56,20 @@ def test_vae_learned_prior_options(tmp_path):
         run_example("vae_learned_prior.py", "--variants", "made_fit")
 
 
+def test_vae_learned_prior_transformer(tmp_path):
+    flags = ["--prior-model", "transformer", "--variants", "standard,made_fit"]
+    out = run_example("vae_learned_prior.py", "--out", str(tmp_path), *flags)
+    assert "Transformer(NormalMixture(3)), prior fit - N(0, I), ELBO" in out
+    assert (tmp_path / "samples_made_fit.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("prior_model", ["made", "transformer"])
 @pytest.mark.parametrize("components", [1, 3])
-def test_vae_prior_starts_as_standard_normal(components):
+def test_vae_prior_starts_as_standard_normal(components, prior_model):
     example = load_script("examples/vae_learned_prior.py")
     torch.manual_seed(0)
-    vae = example.VAE(latent=5, hidden=8, prior="made", prior_hidden=16, components=components, prior_init="standard")
+    sizes = {"latent": 5, "hidden": 8, "prior": "made", "prior_hidden": 16, "components": components}
+    vae = example.VAE(**sizes, prior_init="standard", prior_model=prior_model)
     z = torch.randn(100, 5)
     standard = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
     with torch.no_grad():
