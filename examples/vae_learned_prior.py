@@ -19,7 +19,7 @@ used as a latent site ``pyro.sample("z", made.condition())`` under
 
 Every VAE starts from the same encoder and decoder weights and sees the same minibatches
 and the same draws of ``q`` (the seed is set again before training), and the learned prior
-starts as exactly ``N(0, I)`` (``--prior-init standard``: its output layer is zeroed), so
+starts as ``N(0, I)`` (``--prior-init standard``: its output layer is zeroed), so
 the only difference between a VAE and its control is what the prior learns.
 
 Reports the held-out (test split) ELBO and an importance-weighted estimate of
