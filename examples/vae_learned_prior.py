@@ -1,12 +1,13 @@
 """A VAE on the digits whose prior p(z) is a learned autoregressive distribution.
 
-Continuous latent ``z`` (16 dims), Gaussian encoder ``q(z | x)``, factorised
-categorical decoder ``p(x | z)`` over the 64 pixels x 17 levels. The prior is
+Continuous latent ``z`` (16 dims), Gaussian encoder ``q(z | x)``, factorised decoder
+``p(x | z)`` over the 64 pixels x 17 levels: one discretized logistic per pixel
+(``DiscretizedLogisticMixture(1, 17)``; ``--decoder categorical``: 17 free logits). The prior is
 ``N(0, I)`` or ``MADE(16, NormalMixture(3))`` (``--prior-model transformer``: a small
 ``Transformer`` with the same head); the autoregressive distribution is
 used as a latent site ``pyro.sample("z", made.condition())`` under
 ``pyro.plate``, unchanged, and everything is fitted by ``SVI`` with ``Trace_ELBO``
-(early stopping on the validation ELBO). Five VAEs:
+(early stopping on the validation ELBO of a moving average of the weights, ``--ema``). Five VAEs:
 
 * ``N(0, I)``: the standard VAE;
 * ``MADE, joint``: the same VAE with the learned prior, all trained together from scratch;
@@ -45,6 +46,7 @@ from pyro import poutine
 from pyro.infer import SVI, Trace_ELBO
 from pyro.optim import Adam
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 import pyro_autoregressive as par
@@ -111,11 +113,15 @@ class VAE(nn.Module):
         prior_init: str = "random",
         dropout: float = 0.0,
         prior_model: str = "made",
+        decoder: str = "logistic",
     ) -> None:
         super().__init__()
         self.latent = latent
         self.encoder = mlp([PIXELS, hidden, hidden, 2 * latent], dropout)
-        self.decoder = mlp([latent, hidden, hidden, PIXELS * DIGITS_LEVELS], dropout)
+        # "logistic": one discretized logistic per pixel, the library's head evaluated on the 17 levels
+        self.pixel_head = par.heads.DiscretizedLogisticMixture(1, DIGITS_LEVELS) if decoder == "logistic" else None
+        per_pixel = self.pixel_head.num_params(1) if self.pixel_head else DIGITS_LEVELS
+        self.decoder = mlp([latent, hidden, hidden, PIXELS * per_pixel], dropout)
         self.prior = None
         if prior == "made":
             self.prior = learned_prior(prior_model, latent, components, prior_hidden)
@@ -133,7 +139,12 @@ class VAE(nn.Module):
         return dist.Normal(loc, nn.functional.softplus(raw_scale) + 1e-4).to_event(1)
 
     def likelihood(self, z: torch.Tensor) -> dist.TorchDistribution:
-        logits = self.decoder(z).unflatten(-1, (PIXELS, DIGITS_LEVELS))  # (..., 64, 17)
+        if self.pixel_head is None:
+            logits = self.decoder(z).unflatten(-1, (PIXELS, DIGITS_LEVELS))  # (..., 64, 17)
+        else:  # the head's exact log-masses of the 17 levels, a normalised table
+            params = self.decoder(z).unflatten(-1, (PIXELS, 1, -1))  # (..., 64, 1, P)
+            levels = torch.arange(DIGITS_LEVELS).unsqueeze(-1)  # (17, 1): one channel
+            logits = self.pixel_head.log_prob(params, levels)  # (..., 64, 17)
         return dist.Categorical(logits=logits).to_event(1)
 
     def register(self) -> None:
@@ -181,10 +192,14 @@ def train(
     progress: bool,
     prior_lr: float = 1e-3,
     kl_warmup: int = 0,
+    ema: float = 0.0,
 ) -> tuple[int, list[tuple[float, float]]]:
     """SVI with early stopping on the validation ELBO; returns the best epoch and the learning curves.
 
     The weight of the KL term rises linearly from 0 to 1 over the first ``kl_warmup`` epochs.
+    With ``ema`` > 0 the weights that are evaluated, and kept, are an exponential moving
+    average of the SGD iterates (torch's ``AveragedModel``, updated after every step), which
+    smooths the validation curve that early stopping reads; SVI still steps the raw weights.
     The curves are the ELBO per epoch on the validation split and on as many training images.
     """
     pyro.clear_param_store()
@@ -193,6 +208,8 @@ def train(
         return {"lr": prior_lr if name.startswith(("vae.prior.", "prior.")) else 1e-3}
 
     svi = SVI(vae.model, vae.guide, Adam(optim_args), Trace_ELBO())
+    averaged = AveragedModel(vae, multi_avg_fn=get_ema_multi_avg_fn(ema)) if ema else None
+    evaluated = averaged.module if averaged else vae
     best, best_state, best_epoch = -math.inf, copy.deepcopy(vae.state_dict()), 0
     curves, train_part = [], data["train"][: len(data["val"])]
     bar = tqdm(range(epochs), desc=f"VAE ({'MADE' if vae.prior else 'N(0, I)'} prior)", disable=not progress)
@@ -200,11 +217,13 @@ def train(
         kl_weight = min(1.0, (epoch + 1) / (kl_warmup + 1))
         for idx in torch.randperm(len(data["train"])).split(batch):
             svi.step(data["train"][idx], kl_weight)
-        val_elbo = vae.bounds(data["val"], num_samples=10)[0].mean().item()
+            if averaged:
+                averaged.update_parameters(vae)
+        val_elbo = evaluated.bounds(data["val"], num_samples=10)[0].mean().item()
         with torch.random.fork_rng():  # the curve does not change the training's random stream
-            curves.append((val_elbo, vae.bounds(train_part, num_samples=10)[0].mean().item()))
+            curves.append((val_elbo, evaluated.bounds(train_part, num_samples=10)[0].mean().item()))
         if val_elbo > best:
-            best, best_state, best_epoch = val_elbo, copy.deepcopy(vae.state_dict()), epoch
+            best, best_state, best_epoch = val_elbo, copy.deepcopy(evaluated.state_dict()), epoch
         bar.set_postfix(val_elbo=f"{val_elbo:.2f}", best=f"{best:.2f}")
         if epoch - max(best_epoch, kl_warmup) >= patience:
             break
@@ -227,7 +246,7 @@ def save_figures(vaes: dict[str, VAE], test: torch.Tensor, names: dict[str, str]
     fig, axes = plt.subplots(1, len(vaes), figsize=(3.6 * len(vaes), 3.8), sharex=True, sharey=True, squeeze=False)
     for ax, (prior, vae) in zip(axes[0], vaes.items(), strict=True):
         z = vae.prior_distribution().sample((2000,))  # (2000, latent)
-        means = vae.posterior(test).base_dist.loc  # (n, latent)
+        means = vae.posterior(test).mean  # (n, latent)
         a, b = means.var(0).topk(min(2, means.shape[-1])).indices.tolist() * (2 if means.shape[-1] == 1 else 1)
         ax.scatter(z[:, a], z[:, b], s=2, alpha=0.25, color="tab:blue", label="prior draws")
         ax.scatter(means[:, a], means[:, b], s=3, alpha=0.6, color="black", label="test encodings (means of q)")
@@ -257,14 +276,18 @@ def save_curves(curves: dict[str, list[tuple[float, float]]], names: dict[str, s
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for (variant, curve), color in zip(curves.items(), ("tab:blue", "tab:orange"), strict=False):
+    styles = zip(curves.items(), ("tab:blue", "tab:orange"), ((4, -14), (4, 6)), strict=False)
+    for (variant, curve), color, label_offset in styles:
         val, train_elbo = zip(*curve, strict=True)
         epochs = range(1, len(curve) + 1)
         best = max(range(len(val)), key=val.__getitem__)
         ax.plot(epochs, val, color=color, label=f"{names[variant]}: validation")
         ax.plot(epochs, train_elbo, color=color, linestyle="--", label=f"{names[variant]}: training images")
         ax.plot(best + 1, val[best], "o", color=color)
-        ax.annotate(f"{val[best]:.2f}", (best + 1, val[best]), textcoords="offset points", xytext=(4, 6), fontsize=8)
+        position = (best + 1, val[best])
+        ax.annotate(
+            f"{val[best]:.2f}", position, textcoords="offset points", xytext=label_offset, fontsize=8, color=color
+        )
     ax.set_xlabel("epoch")
     ax.set_ylabel("ELBO (nats per image)")
     lowest = min(v for curve in curves.values() for pair in curve for v in pair)
@@ -301,6 +324,18 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument(
         "--kl-warmup", type=int, default=0, help="epochs over which the KL weight rises to 1 (VAEs from scratch)"
     )
+    parser.add_argument(
+        "--decoder",
+        choices=("categorical", "logistic"),
+        default="logistic",
+        help="per pixel: 17 free logits, or one discretized logistic (DiscretizedLogisticMixture(1, 17))",
+    )
+    parser.add_argument(
+        "--ema",
+        type=float,
+        default=0.98,
+        help="evaluate and keep a moving average of the weights (decay per step; 0: off)",
+    )
     parser.add_argument("--dropout", type=float, default=0.0, help="dropout after the encoder's and decoder's ReLUs")
     parser.add_argument("--epochs", type=int, default=500)
     parser.add_argument("--patience", type=int, default=40)
@@ -336,7 +371,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     def new_vae(prior: str) -> VAE:
         sizes = (args.latent, args.hidden, prior, args.prior_hidden, args.components)
-        return VAE(*sizes, args.prior_init, args.dropout, args.prior_model)
+        return VAE(*sizes, args.prior_init, args.dropout, args.prior_model, args.decoder)
 
     for variant in names:
         torch.manual_seed(args.seed)
@@ -354,7 +389,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         warmup = args.kl_warmup if variant in ("standard", "made") else 0
         torch.manual_seed(args.seed + 2)  # every variant: the same minibatches and the same draws of q
         best_epoch, curves[variant] = train(
-            vae, data, args.epochs, args.batch, args.patience, not args.no_progress, args.prior_lr, warmup
+            vae, data, args.epochs, args.batch, args.patience, not args.no_progress, args.prior_lr, warmup, args.ema
         )
         torch.manual_seed(args.seed + 1)
         elbo, iwae = vae.bounds(data["test"], num_samples=args.iw_samples)

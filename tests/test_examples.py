@@ -48,9 +48,10 @@ def test_vae_learned_prior(tmp_path):
         assert (tmp_path / name).stat().st_size > 0
 
 
-def test_vae_learned_prior_pairs_the_variants(tmp_path):
+@pytest.mark.parametrize("options", [["--ema", "0.5"], ["--decoder", "categorical", "--ema", "0"]])
+def test_vae_learned_prior_pairs_the_variants(tmp_path, options):
     """A prior that starts as N(0, I) and never learns (lr 0) trains exactly as N(0, I) does: same batches and draws."""
-    flags = ["--variants", "standard,made", "--components", "1", "--prior-lr", "0", "--epochs", "3"]
+    flags = ["--variants", "standard,made", "--components", "1", "--prior-lr", "0", "--epochs", "3", *options]
     out = run_example("vae_learned_prior.py", "--out", str(tmp_path), *flags)
     gains = [line.split(": ")[-1] for line in out.splitlines() if line.startswith("MADE(Normal), joint - N(0, I)")]
     assert len(gains) == 2 and all(g.split()[0] in ("+0.00", "-0.00") for g in gains), gains
@@ -84,6 +85,19 @@ def test_vae_prior_starts_as_standard_normal(components, prior_model):
         learned = vae.prior_distribution().log_prob(z)
     # exact for one component; a mixture's locations are spread by +-0.1 (log-density within 0.1 nats)
     assert torch.allclose(learned, standard, atol=1e-5 if components == 1 else 0.1)
+
+
+def test_vae_logistic_decoder_is_the_heads_distribution():
+    """The logistic decoder gives each pixel the head's exact pmf over the 17 levels (normalised, its log_prob)."""
+    example = load_script("examples/vae_learned_prior.py")
+    torch.manual_seed(0)
+    vae = example.VAE(latent=5, hidden=8, prior="standard", decoder="logistic")
+    z, x = torch.randn(7, 5), torch.randint(0, 17, (7, 64))
+    likelihood = vae.likelihood(z)
+    assert torch.allclose(likelihood.base_dist.logits.logsumexp(-1), torch.zeros(7, 64), atol=1e-5)
+    params = vae.decoder(z).unflatten(-1, (64, -1))
+    expected = vae.pixel_head.log_prob(params, x.unsqueeze(-1)).sum(-1)
+    assert torch.allclose(likelihood.log_prob(x), expected, atol=1e-4)
 
 
 def test_nuts_learned_prior(tmp_path):
