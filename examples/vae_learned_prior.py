@@ -28,7 +28,7 @@ Reports the held-out (test split) ELBO and an importance-weighted estimate of
 the learning curves of the two VAEs trained from scratch (``curves.png``), decoded prior
 samples and the test encodings against prior draws.
 
-    python examples/vae_learned_prior.py            # the five VAEs, about 2 minutes on one core
+    python examples/vae_learned_prior.py            # the five VAEs, about 6 minutes on one core
     python examples/vae_learned_prior.py --quick    # seconds
 """
 
