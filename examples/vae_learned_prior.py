@@ -330,12 +330,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         default="logistic",
         help="per pixel: 17 free logits, or one discretized logistic (DiscretizedLogisticMixture(1, 17))",
     )
-    parser.add_argument(
-        "--ema",
-        type=float,
-        default=0.98,
-        help="evaluate and keep a moving average of the weights (decay per step; 0: off)",
-    )
+    parser.add_argument("--ema", type=float, default=0.98, help="moving average of the weights: decay per step, 0: off")
     parser.add_argument("--dropout", type=float, default=0.0, help="dropout after the encoder's and decoder's ReLUs")
     parser.add_argument("--epochs", type=int, default=500)
     parser.add_argument("--patience", type=int, default=40)
