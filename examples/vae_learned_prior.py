@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         "--prior-init",
         choices=("random", "standard"),
         default="standard",
-        help="MADE prior's start: random output layer, or zeroed so that it starts as N(0, I)",
+        help="the learned prior's start (MADE or Transformer): random output layer, or zeroed so it starts as N(0, I)",
     )
     parser.add_argument(
         "--variants",
