@@ -110,7 +110,7 @@ class VAE(nn.Module):
         prior: str,
         prior_hidden: int = 256,
         components: int = 3,
-        prior_init: str = "random",
+        prior_init: str = "standard",
         dropout: float = 0.0,
         prior_model: str = "made",
         decoder: str = "logistic",
