@@ -143,7 +143,7 @@ class VAE(nn.Module):
             logits = self.decoder(z).unflatten(-1, (PIXELS, DIGITS_LEVELS))  # (..., 64, 17)
         else:  # the head's exact log-masses of the 17 levels, a normalised table
             params = self.decoder(z).unflatten(-1, (PIXELS, 1, -1))  # (..., 64, 1, P)
-            levels = torch.arange(DIGITS_LEVELS).unsqueeze(-1)  # (17, 1): one channel
+            levels = torch.arange(DIGITS_LEVELS, device=z.device).unsqueeze(-1)  # (17, 1): one channel
             logits = self.pixel_head.log_prob(params, levels)  # (..., 64, 17)
         return dist.Categorical(logits=logits).to_event(1)
 
