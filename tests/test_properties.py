@@ -224,7 +224,10 @@ def _state_params_check(model: par.AutoregressiveModel, d: par.AutoregressiveDis
                 params = state.params(steps[:, i, :b] if b else None)  # as ancestral_sample asks
                 seen = slice(0, (b + 1) * size)  # blocks <= b see only the channels < b of step i
                 torch.testing.assert_close(
-                    params[:, seen], expected[:, i, seen], rtol=1e-10, atol=1e-10,
+                    params[:, seen],
+                    expected[:, i, seen],
+                    rtol=1e-10,
+                    atol=1e-10,
                     msg=lambda m, i=i, b=b: f"step {i}, channel block {b} (prefix {prefix}): {m}",
                 )
                 compared += 1
