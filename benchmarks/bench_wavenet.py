@@ -61,7 +61,7 @@ def time_steps(model: par.WaveNet, batch: int, steps: int, repeats: int, cache: 
             else:
                 state = NaiveState(model, layout, None, None, batch)
             started = time.perf_counter()
-            ancestral_sample(state, model.head, SequenceLayout(steps), couples_channels=False)
+            ancestral_sample(state, model.head, steps)
             times.append((time.perf_counter() - started) / steps)
     return statistics.median(times)
 

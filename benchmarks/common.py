@@ -10,7 +10,7 @@ import torch
 
 import pyro_autoregressive as par
 from pyro_autoregressive.layout import StepLayout
-from pyro_autoregressive.sampling import NaiveState
+from pyro_autoregressive.sampling import NaiveState, ancestral_sample
 
 
 def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
@@ -32,9 +32,7 @@ def naive_steps(model: par.AutoregressiveModel, layout: StepLayout, batch: int, 
     Each naive step reruns the full network on the whole buffer, so its cost does
     not depend on the step; timing a few steps and scaling gives the full sample.
     """
-    state = NaiveState(model, layout, None, None, batch)
-    for _ in range(steps):
-        state.advance(model.head.sample(state.params(), layout.channels))
+    ancestral_sample(NaiveState(model, layout, None, None, batch), model.head, steps)
 
 
 def print_table(title: str, header: list[str], rows: list[list[object]]) -> None:

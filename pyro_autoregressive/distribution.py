@@ -223,14 +223,7 @@ class AutoregressiveDistribution(TorchDistribution):
         prefix = None
         if self.prefix is not None:
             prefix = self.prefix.expand(shape + self.prefix.shape[-2:]).reshape((batch_size,) + self.prefix.shape[-2:])
-        steps = ancestral_sample(
-            state,
-            model.head,
-            self.layout,
-            couples_channels=model.couples_channels,
-            temperature=self.temperature,
-            prefix=prefix,
-        )
+        steps = ancestral_sample(state, model.head, temperature=self.temperature, prefix=prefix)
         return self.layout.from_steps(steps).reshape(shape + self.event_shape)
 
     def _validate_sample(self, value: torch.Tensor, check_prefix: bool = True) -> None:

@@ -35,7 +35,7 @@ class AutoregressiveModel(nn.Module, ConditionalDistribution):
       of step ``i`` depend only on the features of steps ``< i`` (and, when
       ``couples_channels`` is set, block ``c`` also on channels ``< c`` of step ``i``);
     * optionally :meth:`embed` (values to input features; default: the head's
-      scaling to ``[-1, 1]``) and :meth:`incremental_state` (a cache for fast
+      scaling to ``[-1, 1]``) and :attr:`state_class` (a cache for fast
       sampling; default: :class:`~pyro_autoregressive.sampling.NaiveState`).
 
     :meth:`condition` wraps the model as an
@@ -45,6 +45,8 @@ class AutoregressiveModel(nn.Module, ConditionalDistribution):
 
     #: whether head parameters of channel ``c`` depend on channels ``< c`` of the same step
     couples_channels: bool = False
+    #: the incremental state that :meth:`incremental_state` builds (no cache: the full network per step)
+    state_class: type[IncrementalState] = NaiveState
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -92,8 +94,8 @@ class AutoregressiveModel(nn.Module, ConditionalDistribution):
         local_context: torch.Tensor | None,
         batch_size: int,
     ) -> IncrementalState:
-        """The state for cached sampling (default: no cache, the full network per step)."""
-        return NaiveState(self, layout, context, local_context, batch_size)
+        """The state for cached sampling: an instance of :attr:`state_class`."""
+        return self.state_class(self, layout, context, local_context, batch_size)
 
     # -- shared --------------------------------------------------------------------------------
 

@@ -11,11 +11,11 @@ if TYPE_CHECKING:
     from .layout import StepLayout
     from .model import AutoregressiveModel
 
-__all__ = ["IncrementalState", "NaiveState", "ancestral_sample"]
+__all__ = ["IncrementalState", "NaiveState", "RasterState", "ancestral_sample"]
 
 
 class IncrementalState:
-    """What a model keeps between generation steps (queues, KV cache, row caches).
+    """What a model keeps between generation steps (queues, KV cache, raster caches).
 
     A state is made by :meth:`AutoregressiveModel.incremental_state` for a flat
     batch of ``N`` sequences and walks through the steps in order. At step ``i``:
@@ -25,10 +25,33 @@ class IncrementalState:
       called once per channel, with the channels of step ``i`` drawn so far.
     * :meth:`advance` commits the values ``(N, C)`` of step ``i`` and moves on.
 
-    A state may do its work in either method; states that keep per-layer caches
-    update them in :meth:`advance`. States must not modify in place a tensor
-    that autograd saved (``rsample`` differentiates through the loop).
+    A state is a *schedule*: it decides which layer runs where and when, and
+    calls the layers' own one-step methods (``at``, ``step``, a KV cache) for
+    the arithmetic, so that it can never drift from the teacher-forced
+    ``forward``. States must not modify in place a tensor that autograd saved
+    (``rsample`` differentiates through the loop).
+
+    The base holds what every state holds: the model, the layout, the flat
+    contexts, the batch size and the number of committed steps.
     """
+
+    #: memory stays bounded however many steps are drawn (the state can stream)
+    bounded_memory: bool = False
+    #: :meth:`advance_prefix` encodes a prefix in one parallel pass (not step by step)
+    parallel_prefill: bool = False
+
+    def __init__(
+        self,
+        model: AutoregressiveModel,
+        layout: StepLayout,
+        context: torch.Tensor | None,
+        local_context: torch.Tensor | None,
+        batch_size: int,
+    ) -> None:
+        self.model, self.layout = model, layout
+        self.context, self.local_context = context, local_context
+        self.batch_size = batch_size
+        self.step = 0  # committed steps
 
     def params(self, partial: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
@@ -40,7 +63,7 @@ class IncrementalState:
         """Commit several known steps ``(N, n, C)`` at once (a prompt, a given image half).
 
         The default commits them one by one; states that can encode a prefix in
-        one parallel pass (a Transformer's prompt) override it.
+        one parallel pass (``parallel_prefill``) override it.
         """
         for value in values.unbind(1):
             self.advance(value)
@@ -62,9 +85,7 @@ class NaiveState(IncrementalState):
         local_context: torch.Tensor | None,
         batch_size: int,
     ) -> None:
-        self.model, self.layout = model, layout
-        self.context, self.local_context = context, local_context
-        self.step = 0
+        super().__init__(model, layout, context, local_context, batch_size)
         dtype = model.head.value_dtype(model.dtype)
         self._zero_step = torch.zeros(batch_size, 1, layout.channels, dtype=dtype, device=model.device)
         self._done: list[torch.Tensor] = []  # committed steps, each (N, 1, C)
@@ -84,30 +105,92 @@ class NaiveState(IncrementalState):
         self.step += 1
 
 
+class RasterState(IncrementalState):
+    """The raster-order scaffold of the image states: pixel ``(i, j)``, and the channels drawn so far.
+
+    A subclass implements :meth:`column` (run every layer at the current pixel,
+    given its values ``(N, C)``, writing the layers' inputs there to its caches,
+    and return the head parameters ``(N, P)``) and :meth:`commit_input` (write the
+    pixel's own input features, which later pixels read).
+
+    With channel masks (``couples_channels``) :meth:`params` runs the column once
+    per channel with the channels drawn so far (zeros for the rest, which no
+    parameter block that is used can see). The activations at the pixel are
+    final once only the last channel is unknown: no hidden unit sees it, so
+    :meth:`advance` then only writes the pixel's input; otherwise it reruns the
+    column with the full values.
+    """
+
+    def __init__(
+        self,
+        model: AutoregressiveModel,
+        layout: StepLayout,
+        context: torch.Tensor | None,
+        local_context: torch.Tensor | None,
+        batch_size: int,
+    ) -> None:
+        super().__init__(model, layout, context, local_context, batch_size)
+        self.channels, self.height, self.width = layout.event_shape
+        self._value_dtype = model.head.value_dtype(model.dtype)
+        self._final = False  # the activations at the current pixel no longer change
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """``(i, j)`` of the current pixel."""
+        return divmod(self.step, self.width)
+
+    def column(self, value: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def commit_input(self, value: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def params(self, partial: torch.Tensor | None = None) -> torch.Tensor:
+        known = 0 if partial is None else partial.shape[-1]
+        unknown = torch.zeros(self.batch_size, self.channels - known, dtype=self._value_dtype, device=self.model.device)
+        value = unknown if known == 0 else torch.cat([partial, unknown], dim=-1)  # type: ignore[list-item]
+        params = self.column(value)
+        self._final = not self.model.couples_channels or known == self.channels - 1
+        return params
+
+    def advance(self, value: torch.Tensor) -> None:
+        if self._final:
+            self.commit_input(value)
+        else:
+            self.column(value)  # writes the input too
+        self._final = False
+        self.step += 1
+
+
 def ancestral_sample(
     state: IncrementalState,
     head: Head,
-    layout: StepLayout,
+    num_steps: int | None = None,
     *,
-    couples_channels: bool,
     temperature: float = 1.0,
     prefix: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    r"""Draw ``x_i ~ p(x_i | x_<i)`` for every step after the prefix; returns ``(N, S, C)``.
+    r"""Draw ``x_i ~ p(x_i | x_<i)`` for every step after the prefix; returns ``(N, num_steps, C)``.
 
     The loop is the same for every model and for ``cache=True`` and
     ``cache=False``: only ``state`` differs. Random numbers are drawn in the same
-    order and shapes in both cases, so the two agree under one seed.
+    order and shapes in both cases, so the two agree under one seed. The channels
+    per step and whether they are drawn one by one (``couples_channels``) come
+    from the state's layout and model.
 
+    :param num_steps: steps to return, the prefix included (default: the state's
+        ``layout.num_steps``); fewer continue a state chunk by chunk (streaming).
     :param prefix: ``(N, n, C)`` steps that are given, not drawn.
     """
+    if num_steps is None:
+        num_steps = state.layout.num_steps
+    channels, couples_channels = state.layout.channels, state.model.couples_channels
     steps: list[torch.Tensor] = []
     start = 0 if prefix is None else prefix.shape[1]
     if start > 0:
         state.advance_prefix(prefix)
         steps.append(prefix)
-    channels = layout.channels
-    for _ in range(start, layout.num_steps):
+    for _ in range(start, num_steps):
         if couples_channels:
             # params of channel c may depend on channels < c of this step: ask again per channel
             params = state.params()

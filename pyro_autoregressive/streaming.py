@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .layout import SequenceLayout
 from .model import AutoregressiveModel
-from .sampling import NaiveState, ancestral_sample
+from .sampling import ancestral_sample
 
 __all__ = ["generate_stream", "stream_to_wav"]
 
@@ -90,8 +90,11 @@ def generate_stream(
     local_context = None if dist.local_context is None else dist.local_context.expand(size, -1, -1)
     with torch.no_grad():
         state = model.incremental_state(layout, context, local_context, size)
-        if isinstance(state, NaiveState):
-            raise TypeError(f"model: {type(model).__name__} keeps no incremental state, so it cannot stream")
+        if not state.bounded_memory:
+            raise TypeError(
+                f"model: {type(model).__name__}'s incremental state ({type(state).__name__}) keeps every step, "
+                "so it cannot stream; expected a model whose state has bounded_memory"
+            )
         if prefix is not None and given:
             state.advance_prefix(layout.to_steps(prefix.expand(size, -1)))
     bar = tqdm(total=num_samples, desc=f"generating ({type(model).__name__})", unit="sample", disable=not progress)
@@ -99,9 +102,7 @@ def generate_stream(
         for start in range(0, num_samples, chunk_size):
             steps = min(chunk_size, num_samples - start)
             with torch.no_grad():  # not held across the yield: the caller's grad mode is its own
-                chunk = ancestral_sample(
-                    state, model.head, SequenceLayout(steps), couples_channels=False, temperature=temperature
-                )
+                chunk = ancestral_sample(state, model.head, steps, temperature=temperature)
             bar.update(steps)
             yield chunk.squeeze(-1)  # (N, steps, 1) -> (N, steps)
     finally:

@@ -229,7 +229,8 @@ def test_cached_sampling_with_prefix_and_rsample(cls):
     model = cls((1, 3, 3), Normal(), hidden_channels=4, num_layers=2).double()
     d = model.condition()
     x = d.rsample((2,))
-    (grad,) = torch.autograd.grad(x.sum(), model.conv_in.weight if cls is par.PixelCNN else model.h_convs[0].weight)
+    first = model.conv_in if cls is par.PixelCNN else model.layers[0].h_conv
+    (grad,) = torch.autograd.grad(x.sum(), first.weight)
     assert torch.isfinite(grad).all() and grad.abs().sum() > 0
     c = d.condition_on_prefix(x[0], 4)
     torch.manual_seed(5)
@@ -259,13 +260,22 @@ def test_grid_cache_reads_only_what_was_written():
     grid = GridCache(torch.zeros(1, 2, 1, 1), height=4, width=3)
     grid.put(torch.ones(1, 2, 1, 3), 0)  # row 0
     grid.put(torch.full((1, 2, 1, 1), 2.0), 1, 0)  # position (1, 0)
-    patch = grid.patch(0, -1, 2, 2)  # rows 0..1, columns -1..0
+    patch = grid.window(0, -1, 2, 2, until=(1, 0))  # rows 0..1, columns -1..0
     assert torch.equal(patch[0, 0], torch.tensor([[0.0, 1.0], [0.0, 2.0]]))
-    assert torch.equal(grid.rows(-1, 2)[0, 0], torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]))
+    assert torch.equal(grid.window(-1, 0, 2, 3)[0, 0], torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]))
+    # the frontier: positions after `until` read as zeros, never looked up
+    assert torch.equal(grid.window(1, 0, 2, 2, until=(1, 0))[0, 0], torch.tensor([[2.0, 0.0], [0.0, 0.0]]))
     with pytest.raises(KeyError):
-        grid.patch(0, 0, 2, 2)  # (1, 1) is not written
+        grid.window(0, 0, 2, 2, until=(1, 1))  # (1, 1) is not written
     with pytest.raises(KeyError):
-        grid.row(1)  # row 1 is incomplete
+        grid.window(1, 0, 1, 2)  # row 1 is incomplete
+    # a position written again (a pixel whose channels are drawn one by one) rebuilds its row
+    grid.put(torch.full((1, 2, 1, 2), 3.0), 1, 1)
+    assert torch.equal(grid.row(1)[0, 0, 0], torch.tensor([2.0, 3.0, 3.0]))
+    grid.put(torch.full((1, 2, 1, 1), 4.0), 1, 2)
+    assert torch.equal(grid.row(1)[0, 0, 0], torch.tensor([2.0, 3.0, 4.0]))
+    with pytest.raises(KeyError):
+        grid.row(2)  # row 2 is not written
 
 
 # -- errors ----------------------------------------------------------------------------------------------

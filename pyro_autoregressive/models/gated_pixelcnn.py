@@ -2,35 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..heads import Head
 from ..layout import StepLayout
 from ..model import AutoregressiveModel
-from ..nn.masked_conv import MaskedConv2d, channel_groups
-from ..nn.row_cache import DownShiftedConv2d, RowCache
-from ..sampling import IncrementalState
-from .pixelcnn import (
+from ..nn.gated_stack import GatedLayer
+from ..nn.grid_cache import GridCache
+from ..nn.masked_conv import MaskedConv2d
+from ..sampling import RasterState
+from .shared import (
+    at_position,
+    at_row,
     channel_masking,
     check_image_shape,
     check_odd,
     check_positive,
-    embed_pixel,
+    feature_map,
     fixed_image_layout,
-    pick,
+    pixel_features,
 )
 
 __all__ = ["GatedPixelCNN", "GatedPixelCNNState"]
 
-
-def gate(x: torch.Tensor) -> torch.Tensor:
-    """``tanh(a) * sigmoid(b)`` of the two halves of the channels: ``(N, 2F, ...) -> (N, F, ...)``."""
-    a, b = x.chunk(2, dim=1)
-    return torch.tanh(a) * torch.sigmoid(b)
+Conditioning = list[tuple[torch.Tensor, torch.Tensor]] | None
+Conv = Callable[[torch.Tensor | None], torch.Tensor]
 
 
 class GatedPixelCNN(AutoregressiveModel):
@@ -119,22 +118,10 @@ class GatedPixelCNN(AutoregressiveModel):
         self.hidden_channels, self.num_layers = hidden_channels, num_layers
         hid = hidden_channels
         num_features = channels  # embed: one feature per value
-        gate_groups = channel_groups(hid, groups).repeat(2)  # (2 * hid,): halves [a, b], same group per pair
-        r0, r = first_kernel_size // 2, kernel_size // 2
-        self.v_convs = nn.ModuleList(
-            [DownShiftedConv2d(num_features, 2 * hid, (r0, first_kernel_size), shift=1)]
-            + [DownShiftedConv2d(hid, 2 * hid, (r + 1, kernel_size), shift=0) for _ in range(num_layers - 1)]
+        self.layers = nn.ModuleList(
+            GatedLayer(num_features if first else hid, hid, k, first, groups)
+            for first, k in [(True, first_kernel_size)] + [(False, kernel_size)] * (num_layers - 1)
         )
-        self.h_convs = nn.ModuleList(
-            [MaskedConv2d(num_features, 2 * hid, (1, r0 + 1), "A", groups, center=(0, r0), out_groups=gate_groups)]
-            + [
-                MaskedConv2d(hid, 2 * hid, (1, r + 1), "B", groups, center=(0, r), out_groups=gate_groups)
-                for _ in range(num_layers - 1)
-            ]
-        )
-        # the vertical stack sees only rows above: it may feed every channel group
-        self.v_to_h = nn.ModuleList(nn.Conv2d(2 * hid, 2 * hid, 1) for _ in range(num_layers))
-        self.h_res = nn.ModuleList(MaskedConv2d(hid, hid, 1, "B", groups) for _ in range(num_layers))
         self.conv_out1 = MaskedConv2d(hid, hid, 1, "B", groups)
         self.conv_out2 = MaskedConv2d(hid, head.num_params(channels), 1, "B", groups)
         cond_size = num_layers * 4 * hid  # per layer: vertical and horizontal gate biases
@@ -144,9 +131,7 @@ class GatedPixelCNN(AutoregressiveModel):
     def layout(self, length: int | None = None) -> StepLayout:
         return fixed_image_layout(self, length)
 
-    def conditioning(
-        self, context: torch.Tensor | None, local_context: torch.Tensor | None
-    ) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+    def conditioning(self, context: torch.Tensor | None, local_context: torch.Tensor | None) -> Conditioning:
         """Per layer, the vertical and horizontal gate biases ``(N, 2 * hidden, H or 1, W or 1)``."""
         total: torch.Tensor | None = None
         if self.context_proj is not None and context is not None:
@@ -161,45 +146,45 @@ class GatedPixelCNN(AutoregressiveModel):
     def network(
         self, h: torch.Tensor, context: torch.Tensor | None, local_context: torch.Tensor | None
     ) -> torch.Tensor:
-        N, C, H, W, F_ = h.shape
-        x = h.permute(0, 1, 4, 2, 3).reshape(N, C * F_, H, W)  # channel-major feature groups
+        x = feature_map(h)  # (N, C * F, H, W)
         cond = self.conditioning(context, local_context)
-        v_in = h_in = x
-        for layer in range(self.num_layers):
-            v_pre = self.v_convs[layer](v_in)  # (N, 2 * hidden, H, W): rows above only
-            if cond is not None:
-                v_pre = v_pre + cond[layer][0]
-            h_pre = self.h_convs[layer](h_in) + self.v_to_h[layer](v_pre)
-            if cond is not None:
-                h_pre = h_pre + cond[layer][1]
-            v_in = gate(v_pre)  # (N, hidden, H, W)
-            update = self.h_res[layer](gate(h_pre))
-            h_in = update if layer == 0 else h_in + update
-        y = self.conv_out2(torch.relu(self.conv_out1(torch.relu(h_in))))  # (N, P, H, W)
+        y = self.horizontal_stack(x, self.vertical_stack(x, cond), cond)  # (N, P, H, W)
         return y.flatten(2).transpose(1, 2)  # (N, H * W, P) in raster order
 
-    def incremental_state(
-        self,
-        layout: StepLayout,
-        context: torch.Tensor | None,
-        local_context: torch.Tensor | None,
-        batch_size: int,
-    ) -> IncrementalState:
-        return GatedPixelCNNState(self, layout, context, local_context, batch_size)
+    def vertical_stack(
+        self, x: torch.Tensor | None, cond: Conditioning, convs: Sequence[Conv] | None = None
+    ) -> list[torch.Tensor]:
+        """Every layer's vertical term in the horizontal stack, ``(N, 2 * hidden, H, W)`` each.
+
+        The cached state runs it one row at a time, with ``convs`` standing in for
+        the vertical convolutions (the first reads the input rows above, so ``x``
+        is then None).
+        """
+        v, from_v = x, []
+        for k, layer in enumerate(self.layers):
+            v, term = layer.vertical(v, None if cond is None else cond[k][0], None if convs is None else convs[k])
+            from_v.append(term)
+        return from_v
+
+    def horizontal_stack(
+        self, x: torch.Tensor, from_v: list[torch.Tensor], cond: Conditioning, convs: Sequence[Conv] | None = None
+    ) -> torch.Tensor:
+        """The horizontal stack and the output layers: head parameters ``(N, P, H, W)``."""
+        h = x
+        for k, layer in enumerate(self.layers):
+            conv = None if convs is None else convs[k]
+            h = layer.horizontal(h, from_v[k], None if cond is None else cond[k][1], conv)
+        return self.conv_out2(torch.relu(self.conv_out1(torch.relu(h))))
 
 
-def _pointwise(conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor | None]:
-    weight = conv.masked_weight() if isinstance(conv, MaskedConv2d) else conv.weight
-    return weight[:, :, 0, 0], conv.bias  # (out, in)
+class GatedPixelCNNState(RasterState):
+    """Cached sampling for :class:`GatedPixelCNN` (Ramachandran et al. 2017).
 
-
-class GatedPixelCNNState(IncrementalState):
-    """Row caches for :class:`GatedPixelCNN` (Ramachandran et al. 2017).
-
-    The vertical stack runs once per row, as one convolution per layer over the
-    cached rows above; each pixel then costs one column of the horizontal stack,
-    whose ``1 x (k // 2 + 1)`` convolutions read the current row's cached inputs
-    (:class:`~pyro_autoregressive.nn.row_cache.RowCache`).
+    At the first pixel of a row the vertical stack runs for the whole row
+    (:meth:`GatedPixelCNN.vertical_stack`, each convolution's ``at`` reading the
+    rows above from a :class:`~pyro_autoregressive.nn.grid_cache.GridCache`); each
+    pixel then costs one position of the horizontal stack, whose ``1 x (k // 2 + 1)``
+    convolutions read the current row's inputs from their grids.
     """
 
     def __init__(
@@ -210,83 +195,38 @@ class GatedPixelCNNState(IncrementalState):
         local_context: torch.Tensor | None,
         batch_size: int,
     ) -> None:
-        self.model = model
-        self.channels, _, self.width = model.image_shape
-        self.batch_size = batch_size
-        self.value_dtype = model.head.value_dtype(model.dtype)
-        self.step = 0
+        super().__init__(model, layout, context, local_context, batch_size)
         self.cond = model.conditioning(context, local_context)
-        self.h_caches = [RowCache(c.masked_weight(), c.bias, c.center, self.width) for c in model.h_convs]
-        self.v_to_h = [_pointwise(c) for c in model.v_to_h]
-        self.h_res = [_pointwise(c) for c in model.h_res]
-        self.out1, self.out2 = _pointwise(model.conv_out1), _pointwise(model.conv_out2)
-        self.x_rows: list[torch.Tensor] = []  # complete input rows (N, C * F, W)
-        self.x_cols: list[torch.Tensor] = []  # this row's inputs (N, C * F)
-        self.v_rows: list[list[torch.Tensor]] = [[] for _ in range(model.num_layers)]  # gated vertical rows
-        self.v_to_h_row: list[torch.Tensor] = []  # per layer (N, 2 * hidden, W) for the current row
+        factory = {"dtype": model.dtype, "device": model.device}
+
+        def grid(channels: int, keep: int) -> GridCache:
+            return GridCache(torch.zeros(batch_size, channels, 1, 1, **factory), self.height, self.width, keep)
+
+        first = model.layers[0]
+        # the input: the first horizontal convolution's row and the first vertical one's rows above
+        self.x = grid(first.h_conv.in_channels, first.v_conv.kernel_size[0] + 1)
+        self.v_grids = [grid(layer.v_conv.in_channels, layer.v_conv.kernel_size[0]) for layer in model.layers[1:]]
+        self.h_grids = [grid(layer.h_conv.in_channels, 1) for layer in model.layers[1:]]
         self._row = -1
-        self._column: tuple[list[torch.Tensor], torch.Tensor] | None = None
+        self._from_v: list[torch.Tensor] = []  # (N, 2 * hidden, 1, W) per layer, of the current row
 
-    def _vertical_row(self, i: int) -> None:
-        """Run the vertical stack for row ``i`` (inputs: the complete rows above)."""
-        model = self.model
-        self.v_to_h_row = []
-        inputs = self.x_rows
-        for layer, conv in enumerate(model.v_convs):
-            if not inputs:  # first row and first layer: nothing above
-                v_pre = conv.bias[None, :, None].expand(self.batch_size, -1, self.width)
-            else:
-                v_pre = conv.row(inputs)  # (N, 2 * hidden, W)
-            if self.cond is not None:
-                v_pre = v_pre + self.cond[layer][0][:, :, i if self.cond[layer][0].shape[2] > 1 else 0]
-            weight, bias = self.v_to_h[layer]
-            self.v_to_h_row.append(F.linear(v_pre.transpose(1, 2), weight, bias).transpose(1, 2))
-            if layer + 1 < model.num_layers:
-                kh = model.v_convs[layer + 1].kernel_size[0]  # rows the next vertical layer reads
-                self.v_rows[layer] = [*self.v_rows[layer], gate(v_pre)][-kh:]  # each (N, hidden, W)
-                inputs = self.v_rows[layer]
-        self._row = i
+    def column(self, value: torch.Tensor) -> torch.Tensor:
+        i, j = self.position
+        model: GatedPixelCNN = self.model  # type: ignore[assignment]
+        layers = list(model.layers)
+        if self._row != i:  # the vertical stack of row i, from the rows above
+            cond = None if self.cond is None else [(at_row(v, i), at_row(h, i)) for v, h in self.cond]
+            convs = [grid.feed(layer.v_conv, i) for grid, layer in zip([self.x, *self.v_grids], layers, strict=True)]
+            self._from_v = model.vertical_stack(None, cond, convs)
+            self._row = i
+        cond = None if self.cond is None else [(at_position(v, i, j), at_position(h, i, j)) for v, h in self.cond]
+        convs = [grid.feed(layer.h_conv, i, j) for grid, layer in zip([self.x, *self.h_grids], layers, strict=True)]
+        from_v = [term[..., j : j + 1] for term in self._from_v]
+        params = model.horizontal_stack(pixel_features(model, value), from_v, cond, convs)
+        return params[:, :, 0, 0]  # (N, P)
 
-    def _column_at(self, value: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """Horizontal-stack inputs (one per layer) and head parameters ``(N, P)`` at the current pixel."""
-        i, j = divmod(self.step, self.width)
-        if self._row != i:
-            self._vertical_row(i)
-        h_in = embed_pixel(self.model, value)  # (N, C * F)
-        inputs = []
-        for layer, cache in enumerate(self.h_caches):
-            inputs.append(h_in)
-            h_pre = cache.output(h_in) + self.v_to_h_row[layer][..., j]
-            if self.cond is not None:
-                h_pre = h_pre + pick(self.cond[layer][1], i, j)
-            update = F.linear(gate(h_pre), *self.h_res[layer])
-            h_in = update if layer == 0 else h_in + update
-        y = F.linear(torch.relu(F.linear(torch.relu(h_in), *self.out1)), *self.out2)
-        return inputs, y  # (N, P)
+    def commit_input(self, value: torch.Tensor) -> None:
+        self.x.put(pixel_features(self.model, value), *self.position)
 
-    def _value(self, partial: torch.Tensor | None) -> torch.Tensor:
-        known = 0 if partial is None else partial.shape[-1]
-        zeros = torch.zeros(self.batch_size, self.channels - known, dtype=self.value_dtype, device=self.model.device)
-        return zeros if partial is None or known == 0 else torch.cat([partial, zeros], dim=-1)
 
-    def params(self, partial: torch.Tensor | None = None) -> torch.Tensor:
-        known = 0 if partial is None else partial.shape[-1]
-        column = self._column_at(self._value(partial))
-        if not self.model.couples_channels or known == self.channels - 1:
-            self._column = column  # nothing of this pixel is still unknown to any layer
-        return column[1]
-
-    def advance(self, value: torch.Tensor) -> None:
-        if self._column is None:
-            inputs = self._column_at(value)[0]
-        else:
-            inputs = [embed_pixel(self.model, value), *self._column[0][1:]]
-        for cache, h_in in zip(self.h_caches, inputs, strict=True):
-            cache.commit(h_in)
-        self.x_cols.append(inputs[0])
-        if len(self.x_cols) == self.width:
-            kh = self.model.v_convs[0].kernel_size[0]
-            self.x_rows = [*self.x_rows, torch.stack(self.x_cols, dim=-1)][-kh:]  # each (N, C * F, W)
-            self.x_cols = []
-        self._column = None
-        self.step += 1
+GatedPixelCNN.state_class = GatedPixelCNNState

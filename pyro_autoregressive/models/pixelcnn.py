@@ -2,78 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..heads import Head
-from ..layout import ImageLayout, StepLayout
+from ..layout import StepLayout
 from ..model import AutoregressiveModel
+from ..nn.grid_cache import GridCache
 from ..nn.masked_conv import MaskedConv2d
-from ..nn.row_cache import RowCache
-from ..sampling import IncrementalState
+from ..sampling import RasterState
+from .shared import (
+    at_position,
+    channel_masking,
+    check_image_shape,
+    check_odd,
+    check_positive,
+    feature_map,
+    fixed_image_layout,
+    pixel_features,
+)
 
-__all__ = ["PixelCNN", "PixelCNNState", "check_image_shape", "embed_pixel", "fixed_image_layout", "pick"]
-
-
-def check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
-    """``image_shape`` as a ``(C, H, W)`` tuple of positive ints, or a ``ValueError`` naming it."""
-    shape = tuple(image_shape)
-    if len(shape) != 3 or not all(isinstance(s, int) and s >= 1 for s in shape):
-        raise ValueError(f"image_shape: expected (C, H, W) of positive ints, got {shape!r}")
-    return shape  # type: ignore[return-value]
-
-
-def fixed_image_layout(model: AutoregressiveModel, length: int | None) -> ImageLayout:
-    """The raster layout of an image model; its shape is fixed, so a ``length`` is a ``TypeError``."""
-    if length is not None:
-        raise TypeError(f"length: {type(model).__name__} has a fixed image shape {model.image_shape}, got {length}")
-    return ImageLayout(model.image_shape)
-
-
-def check_positive(name: str, value: object, minimum: int = 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
-    return value
-
-
-def check_odd(name: str, value: object, minimum: int = 1) -> int:
-    """An odd kernel size ``>= minimum`` (so that the kernel has a centre)."""
-    if check_positive(name, value, minimum) % 2 == 0:
-        raise ValueError(f"{name}: expected an odd int{f' >= {minimum}' if minimum > 1 else ''}, got {value}")
-    return value
-
-
-def channel_masking(head: Head, channels: int, hidden_channels: int) -> tuple[bool, int]:
-    """``(couples_channels, groups)`` of a raster-order conv model with this head.
-
-    Per-channel heads on multi-channel images use channel masks (``groups = C``, and
-    ``hidden_channels`` must split into ``C`` groups); other heads couple the channels
-    themselves (one group).
-    """
-    couples = head.per_channel_params and channels > 1
-    groups = channels if couples else 1
-    if hidden_channels % groups:
-        raise ValueError(
-            f"hidden_channels: expected a multiple of the {channels} image channels (channel masks), "
-            f"got {hidden_channels}"
-        )
-    return couples, groups
-
-
-def pick(cond: torch.Tensor | None, i: int, j: int) -> torch.Tensor | float:
-    """Pixel ``(i, j)`` of a conditioning map ``(N, F, H or 1, W or 1)`` as ``(N, F)`` (0 for None)."""
-    if cond is None:
-        return 0.0
-    return cond[:, :, i if cond.shape[2] > 1 else 0, j if cond.shape[3] > 1 else 0]
-
-
-def embed_pixel(model: AutoregressiveModel, value: torch.Tensor) -> torch.Tensor:
-    """Input features ``(N, C * F)`` of one pixel's values ``(N, C)``, as :meth:`network` sees them."""
-    n, channels = value.shape
-    return model.embed(value.reshape(n, channels, 1, 1)).reshape(n, -1)  # (N, C, 1, 1, F) -> (N, C * F)
+__all__ = ["PixelCNN", "PixelCNNState"]
 
 
 class _ResidualBlock(nn.Module):
@@ -85,8 +37,14 @@ class _ResidualBlock(nn.Module):
         self.conv2 = MaskedConv2d(channels, channels, kernel_size, "B", groups)
         self.conv3 = MaskedConv2d(channels, channels, 1, "B", groups)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv3(torch.relu(self.conv2(torch.relu(self.conv1(torch.relu(x))))))
+    def forward(self, x: torch.Tensor, conv2: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """``(N, F, H, W)`` to the same; ``conv2`` stands in for the ``k x k`` convolution (see :meth:`at`)."""
+        h = (conv2 or self.conv2)(torch.relu(self.conv1(torch.relu(x))))
+        return x + self.conv3(torch.relu(h))
+
+    def at(self, grid: GridCache, x: torch.Tensor, r: int, c: int) -> torch.Tensor:
+        """:meth:`forward` at position ``(r, c)`` of ``x (N, F, 1, 1)``; ``grid`` holds the ``k x k`` input."""
+        return self.forward(x, grid.feed(self.conv2, r, c))
 
 
 class PixelCNN(AutoregressiveModel):
@@ -207,44 +165,42 @@ class PixelCNN(AutoregressiveModel):
     def network(
         self, h: torch.Tensor, context: torch.Tensor | None, local_context: torch.Tensor | None
     ) -> torch.Tensor:
-        N, C, H, W, F_ = h.shape
-        x = h.permute(0, 1, 4, 2, 3).reshape(N, C * F_, H, W)  # channel-major feature groups
-        cond_first, cond_last = self.conditioning(context, local_context)
-        y = self.conv_in(x)  # (N, hidden, H, W)
+        y = self.trunk(feature_map(h), self.conditioning(context, local_context))  # (N, P, H, W)
+        return y.flatten(2).transpose(1, 2)  # (N, H * W, P) in raster order
+
+    def trunk(
+        self,
+        x: torch.Tensor,
+        cond: tuple[torch.Tensor | None, torch.Tensor | None],
+        conv_in: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        blocks: Sequence[Callable[[torch.Tensor], torch.Tensor]] | None = None,
+    ) -> torch.Tensor:
+        """The layers: input features ``(N, C * F, H, W)`` to head parameters ``(N, P, H, W)``.
+
+        The cached state runs the same body on one position, with ``conv_in`` and
+        ``blocks`` standing in for the first layer and the residual blocks.
+        """
+        cond_first, cond_last = cond
+        y = (conv_in or self.conv_in)(x)  # (N, hidden, H, W)
         if cond_first is not None:
             y = y + cond_first
-        for block in self.blocks:
+        for block in self.blocks if blocks is None else blocks:
             y = block(y)
         y = self.conv_out1(torch.relu(y))
         if cond_last is not None:
             y = y + cond_last
-        y = self.conv_out2(torch.relu(y))  # (N, P, H, W)
-        return y.flatten(2).transpose(1, 2)  # (N, H * W, P) in raster order
-
-    def incremental_state(
-        self,
-        layout: StepLayout,
-        context: torch.Tensor | None,
-        local_context: torch.Tensor | None,
-        batch_size: int,
-    ) -> IncrementalState:
-        return PixelCNNState(self, layout, context, local_context, batch_size)
+        return self.conv_out2(torch.relu(y))
 
 
-def _pointwise(conv: MaskedConv2d) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """A 1x1 masked convolution as a linear map: weight ``(out, in)`` and bias."""
-    return conv.masked_weight()[:, :, 0, 0], conv.bias
+class PixelCNNState(RasterState):
+    """Cached sampling for :class:`PixelCNN`: each new pixel costs one position through the layers.
 
-
-class PixelCNNState(IncrementalState):
-    """Row caches for :class:`PixelCNN`: each new pixel costs one column through the layers.
-
-    Every ``k x k`` masked convolution keeps a :class:`~pyro_autoregressive.nn.row_cache.RowCache`
-    (its last ``k // 2`` input rows and the current row's inputs); the part of
-    its output that comes from the rows above is one convolution per row, the
-    rest a small matrix product per pixel. 1x1 layers need no cache. With
-    channel masks (``couples_channels``), ``params(partial)`` recomputes the
-    pixel's column with the channels drawn so far.
+    The input of every ``k x k`` masked convolution (the first layer's, each
+    residual block's) lives in a :class:`~pyro_autoregressive.nn.grid_cache.GridCache`
+    that keeps the rows the kernel reads; :meth:`column` runs
+    :meth:`PixelCNN.trunk` at the current pixel with the layers' one-step
+    methods (``at``), which read their windows from the grids (Ramachandran et
+    al. 2017). 1x1 layers need no cache.
     """
 
     def __init__(
@@ -255,60 +211,26 @@ class PixelCNNState(IncrementalState):
         local_context: torch.Tensor | None,
         batch_size: int,
     ) -> None:
-        self.model = model
-        self.channels, _, self.width = model.image_shape
-        self.step = 0
-        self.value_dtype = model.head.value_dtype(model.dtype)
-        self.batch_size = batch_size
-        width = self.width
-        self.cond_first, self.cond_last = model.conditioning(context, local_context)
-        conv_in = model.conv_in
-        self.in_cache = RowCache(conv_in.masked_weight(), conv_in.bias, conv_in.center, width)
-        self.blocks = [
-            (
-                _pointwise(b.conv1),
-                RowCache(b.conv2.masked_weight(), b.conv2.bias, b.conv2.center, width),
-                _pointwise(b.conv3),
-            )
-            for b in model.blocks
-        ]
-        self.out1, self.out2 = _pointwise(model.conv_out1), _pointwise(model.conv_out2)
-        self._column: tuple[list[torch.Tensor], torch.Tensor] | None = None  # a final column of this step
+        super().__init__(model, layout, context, local_context, batch_size)
+        self.cond = model.conditioning(context, local_context)
 
-    def _column_at(self, value: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """Layer inputs (one per cache) and head parameters ``(N, P)`` at the current pixel."""
-        i, j = divmod(self.step, self.width)
-        x = embed_pixel(self.model, value)  # (N, C * F)
-        inputs = [x]
-        y = self.in_cache.output(x) + pick(self.cond_first, i, j)  # (N, hidden)
-        for (w1, b1), cache, (w3, b3) in self.blocks:
-            r = torch.relu(F.linear(torch.relu(y), w1, b1))
-            inputs.append(r)
-            y = y + F.linear(torch.relu(cache.output(r)), w3, b3)
-        y = F.linear(torch.relu(y), *self.out1) + pick(self.cond_last, i, j)
-        return inputs, F.linear(torch.relu(y), *self.out2)  # (N, P)
+        def grid(conv: MaskedConv2d) -> GridCache:
+            zero = torch.zeros(batch_size, conv.in_channels, 1, 1, dtype=model.dtype, device=model.device)
+            return GridCache(zero, self.height, self.width, keep=conv.center[0] + 1)
 
-    def _value(self, partial: torch.Tensor | None) -> torch.Tensor:
-        """The current pixel's values ``(N, C)``: the drawn channels, zeros for the rest (never seen)."""
-        known = 0 if partial is None else partial.shape[-1]
-        zeros = torch.zeros(self.batch_size, self.channels - known, dtype=self.value_dtype, device=self.model.device)
-        return zeros if partial is None or known == 0 else torch.cat([partial, zeros], dim=-1)
+        self.x = grid(model.conv_in)
+        self.grids = [grid(block.conv2) for block in model.blocks]
 
-    def params(self, partial: torch.Tensor | None = None) -> torch.Tensor:
-        known = 0 if partial is None else partial.shape[-1]
-        column = self._column_at(self._value(partial))
-        # the column is final when nothing of this pixel is still unknown to any block
-        if not self.model.couples_channels or known == self.channels - 1:
-            self._column = column
-        return column[1]
+    def column(self, value: torch.Tensor) -> torch.Tensor:
+        i, j = self.position
+        model: PixelCNN = self.model  # type: ignore[assignment]
+        cond = (at_position(self.cond[0], i, j), at_position(self.cond[1], i, j))
+        blocks = [partial(block.at, grid, r=i, c=j) for block, grid in zip(model.blocks, self.grids, strict=True)]
+        params = model.trunk(pixel_features(model, value), cond, self.x.feed(model.conv_in, i, j), blocks)
+        return params[:, :, 0, 0]  # (N, P)
 
-    def advance(self, value: torch.Tensor) -> None:
-        if self._column is None:
-            inputs = self._column_at(value)[0]
-        else:
-            inputs = [embed_pixel(self.model, value), *self._column[0][1:]]
-        self.in_cache.commit(inputs[0])
-        for (_, cache, _), r in zip(self.blocks, inputs[1:], strict=True):
-            cache.commit(r)
-        self._column = None
-        self.step += 1
+    def commit_input(self, value: torch.Tensor) -> None:
+        self.x.put(pixel_features(self.model, value), *self.position)
+
+
+PixelCNN.state_class = PixelCNNState

@@ -12,17 +12,17 @@ from ..heads import DiscretizedLogisticMixture
 from ..layout import StepLayout
 from ..model import AutoregressiveModel
 from ..nn.grid_cache import GridCache
+from ..nn.pointwise import Pointwise2d
 from ..nn.shifted_conv import (
     GatedResnet,
     ShiftedConv2d,
     ShiftedDeconv2d,
     concat_elu,
     down_shift,
-    pointwise,
     right_shift,
 )
 from ..sampling import IncrementalState
-from .pixelcnn import check_image_shape, check_positive, embed_pixel, fixed_image_layout
+from .shared import check_image_shape, check_positive, feature_map, fixed_image_layout, pixel_features
 
 __all__ = ["PixelCNNPlusPlus", "PixelCNNPlusPlusState", "concat_elu"]
 
@@ -149,7 +149,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         )
         self.upsample_u = nn.ModuleList(ShiftedDeconv2d(hid, hid, (2, 3), False) for _ in range(num_hierarchies - 1))
         self.upsample_ul = nn.ModuleList(ShiftedDeconv2d(hid, hid, (2, 2), True) for _ in range(num_hierarchies - 1))
-        self.out = nn.Conv2d(hid, head.num_params(channels), 1)
+        self.out = Pointwise2d(hid, head.num_params(channels))
         num_blocks = 2 * (2 * num_resnet * num_hierarchies + num_hierarchies - 1)  # u and ul, up and down
         self._cond_size = 2 * hid
         self.context_proj = nn.Linear(context_size, num_blocks * 2 * hid) if context_size else None
@@ -194,9 +194,8 @@ class PixelCNNPlusPlus(AutoregressiveModel):
     def network(
         self, h: torch.Tensor, context: torch.Tensor | None, local_context: torch.Tensor | None
     ) -> torch.Tensor:
-        N, C, H, W, F_ = h.shape
-        x = h.permute(0, 1, 4, 2, 3).reshape(N, C * F_, H, W)
-        x = torch.cat([x, x.new_ones(N, 1, H, W)], dim=1)  # (N, C + 1, H, W)
+        x = feature_map(h)  # (N, C * F, H, W)
+        x = torch.cat([x, x.new_ones(x.shape[0], 1, *x.shape[2:])], dim=1)  # (N, C * F + 1, H, W)
         cond = iter(self._conditioning(context, local_context))  # one term per block, in order
         u = down_shift(self.u_init(x))  # rows strictly above
         ul = down_shift(self.ul_init_up(x)) + right_shift(self.ul_init_left(x))  # above, and left on the row
@@ -220,15 +219,6 @@ class PixelCNNPlusPlus(AutoregressiveModel):
                 u, ul = self.upsample_u[level - 1](u), self.upsample_ul[level - 1](ul)
         params = self.out(F.elu(ul))  # (N, P, H, W)
         return params.flatten(2).transpose(1, 2)  # (N, H * W, P)
-
-    def incremental_state(
-        self,
-        layout: StepLayout,
-        context: torch.Tensor | None,
-        local_context: torch.Tensor | None,
-        batch_size: int,
-    ) -> IncrementalState:
-        return PixelCNNPlusPlusState(self, layout, context, local_context, batch_size)
 
 
 class PixelCNNPlusPlusState(IncrementalState):
@@ -267,9 +257,9 @@ class PixelCNNPlusPlusState(IncrementalState):
         local_context: torch.Tensor | None,
         batch_size: int,
     ) -> None:
-        self.model = model
+        super().__init__(model, layout, context, local_context, batch_size)
         _, height, width = model.image_shape
-        self.width, self.num_steps, self.step = width, layout.num_steps, 0
+        self.width, self.num_steps = width, layout.num_steps
         top = model.num_hierarchies - 1
         factory = {"dtype": model.dtype, "device": model.device}
 
@@ -279,7 +269,7 @@ class PixelCNNPlusPlusState(IncrementalState):
 
         hid = model.hidden_channels
         self.x = grid(model.u_init.in_channels, 0)  # the values and the channel of ones
-        self._ones = torch.ones(batch_size, 1, **factory)
+        self._ones = torch.ones(batch_size, 1, 1, 1, **factory)
         blocks = model._blocks()
         self.cond = dict(zip((block for _, block in blocks), model._conditioning(context, local_context), strict=True))
         self.grids = {block: (grid(2 * hid, level), grid(2 * hid, level)) for level, block in blocks}
@@ -369,15 +359,18 @@ class PixelCNNPlusPlusState(IncrementalState):
         if j == 0:
             self._u_rows(i)
         ul = self._ul_at(i, j)  # (N, F, 1, 1)
-        self._params = pointwise(self.model.out, F.elu(ul))[:, :, 0, 0]  # (N, P)
+        self._params = self.model.out(F.elu(ul))[:, :, 0, 0]  # (N, P)
 
     def params(self, partial: torch.Tensor | None = None) -> torch.Tensor:
         return self._params  # the head couples the channels: one call per pixel
 
     def advance(self, value: torch.Tensor) -> None:
         i, j = divmod(self.step, self.width)
-        x = torch.cat([embed_pixel(self.model, value), self._ones], dim=1)  # (N, C * F + 1)
-        self.x.put(x[:, :, None, None], i, j)
+        x = torch.cat([pixel_features(self.model, value), self._ones], dim=1)  # (N, C * F + 1, 1, 1)
+        self.x.put(x, i, j)
         self.step += 1
         if self.step < self.num_steps:
             self._compute()
+
+
+PixelCNNPlusPlus.state_class = PixelCNNPlusPlusState

@@ -223,15 +223,6 @@ class Transformer(AutoregressiveModel):
         assert x.shape[1] == S
         return self._params(self.norm(x), u)  # (N, S, P)
 
-    def incremental_state(
-        self,
-        layout: StepLayout,
-        context: torch.Tensor | None,
-        local_context: torch.Tensor | None,
-        batch_size: int,
-    ) -> IncrementalState:
-        return TransformerState(self, layout, context, local_context, batch_size)
-
     # -- pieces shared by the parallel pass and the KV-cache state --------------------------------------
 
     def _context_features(self, context: torch.Tensor | None) -> torch.Tensor | None:
@@ -282,6 +273,9 @@ class TransformerState(IncrementalState):
     known steps (a prompt) in one causal pass.
     """
 
+    bounded_memory = True  # the caches hold at most max_length positions
+    parallel_prefill = True
+
     def __init__(
         self,
         model: Transformer,
@@ -290,18 +284,18 @@ class TransformerState(IncrementalState):
         local_context: torch.Tensor | None,
         batch_size: int,
     ) -> None:
-        self.model = model
+        super().__init__(model, layout, context, local_context, batch_size)
         self.num_steps = layout.num_steps
         self.channels = layout.channels
         self.caches = [KVCache(layout.num_steps) for _ in model.blocks]
-        self.context = model._context_features(context)  # (N, 1, D) or None
-        self.local = model._local_features(local_context)  # (N, S, D) or None
-        self.step = 0  # committed steps; the hidden state is that of position `step`
+        self.context_features = model._context_features(context)  # (N, 1, D) or None
+        self.local_features = model._local_features(local_context)  # (N, S, D) or None
+        # the hidden state is that of position `step`
         self.hidden = self._run(model.start.expand(batch_size, 1, -1), 0)  # (N, 1, D)
 
     def _run(self, tokens: torch.Tensor, first: int) -> torch.Tensor:
         """Feed positions ``first..first+n-1`` (tokens ``(N, n, D)``); return the last one's state ``(N, 1, D)``."""
-        x = self.model._inputs(tokens, first, self.context, self.local)
+        x = self.model._inputs(tokens, first, self.context_features, self.local_features)
         for block, cache in zip(self.model.blocks, self.caches, strict=True):
             x = block(x, cache)  # (N, n, D)
         return self.model.norm(x[:, -1:])  # (N, 1, D)
@@ -328,3 +322,6 @@ class TransformerState(IncrementalState):
             tokens = self.model.token_embedding(self.model._step_features(values[:, :used]))  # (N, used, D)
             self.hidden = self._run(tokens, self.step + 1)
         self.step += n
+
+
+Transformer.state_class = TransformerState

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +13,7 @@ from ..heads import Head
 from ..layout import SequenceLayout, StepLayout
 from ..model import AutoregressiveModel
 from ..nn.causal_conv import CausalConv1d, ConvQueue, shift_right
+from ..nn.pointwise import Pointwise1d
 from ..sampling import IncrementalState
 
 __all__ = ["GatedResidualBlock", "WaveNet", "WaveNetState"]
@@ -40,11 +42,17 @@ class GatedResidualBlock(nn.Module):
         super().__init__()
         self.residual_channels, self.skip_channels = residual_channels, skip_channels
         self.dilated = CausalConv1d(residual_channels, 2 * residual_channels, kernel_size, dilation)
-        self.out = nn.Conv1d(residual_channels, residual_channels + skip_channels, 1)
+        self.out = Pointwise1d(residual_channels, residual_channels + skip_channels)
 
-    def forward(self, h: torch.Tensor, cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``h (N, R, T)``, ``cond (N, 2R, T)`` or None -> residual output ``(N, R, T)``, skip ``(N, S, T)``."""
-        z = self.dilated(h)  # (N, 2R, T)
+    def forward(
+        self, h: torch.Tensor, cond: torch.Tensor | None, conv: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``h (N, R, T)``, ``cond (N, 2R, T)`` or None -> residual output ``(N, R, T)``, skip ``(N, S, T)``.
+
+        ``conv`` stands in for the dilated convolution: :meth:`ConvQueue.feed` runs
+        the block one step at a time (``T = 1``), :meth:`ConvQueue.prime` over a prompt.
+        """
+        z = (conv or self.dilated)(h)  # (N, 2R, T)
         if cond is not None:
             z = z + cond
         filt, gate = z.chunk(2, dim=1)
@@ -158,7 +166,7 @@ class WaveNet(AutoregressiveModel):
         features = head.num_classes if one_hot else 1
         assert features is not None
         self.dilations = [2**i for _ in range(num_stacks) for i in range(num_layers)]
-        self.input = nn.Conv1d(features, residual_channels, 1)
+        self.input = Pointwise1d(features, residual_channels)
         self.blocks = nn.ModuleList(
             GatedResidualBlock(residual_channels, skip_channels, kernel_size, d) for d in self.dilations
         )
@@ -167,9 +175,9 @@ class WaveNet(AutoregressiveModel):
         self.local_proj = nn.Conv1d(local_context_channels, gates, 1, bias=False) if local_context_channels else None
         self.output = nn.Sequential(
             nn.ReLU(),
-            nn.Conv1d(skip_channels, skip_channels, 1),
+            Pointwise1d(skip_channels, skip_channels),
             nn.ReLU(),
-            nn.Conv1d(skip_channels, head.num_params(1), 1),
+            Pointwise1d(skip_channels, head.num_params(1)),
         )
 
     @property
@@ -215,22 +223,26 @@ class WaveNet(AutoregressiveModel):
         self, h: torch.Tensor, context: torch.Tensor | None, local_context: torch.Tensor | None
     ) -> torch.Tensor:
         _, T, _ = h.shape  # (N, T, F)
-        x = self.input(shift_right(h.transpose(1, 2)))  # (N, F, T) delayed by one -> (N, R, T)
         cond = self.conditioning(context, local_context, T)  # (N, L, 2R, T|1) or None
-        skips = 0.0
-        for i, block in enumerate(self.blocks):
-            x, skip = block(x, None if cond is None else cond[:, i])
-            skips = skips + skip  # (N, S, T)
-        return self.output(skips).transpose(1, 2)  # (N, P, T) -> (N, T, P)
+        return self.trunk(shift_right(h.transpose(1, 2)), cond).transpose(1, 2)  # (N, P, T) -> (N, T, P)
 
-    def incremental_state(
+    def trunk(
         self,
-        layout: StepLayout,
-        context: torch.Tensor | None,
-        local_context: torch.Tensor | None,
-        batch_size: int,
-    ) -> WaveNetState:
-        return WaveNetState(self, layout, context, local_context, batch_size)
+        x: torch.Tensor,
+        cond: torch.Tensor | None,
+        convs: Sequence[Callable[[torch.Tensor], torch.Tensor]] | None = None,
+    ) -> torch.Tensor:
+        """The layers: delayed input features ``(N, F, T)`` to head parameters ``(N, P, T)``.
+
+        The cached state runs the same body one step at a time (``T = 1``), with
+        ``convs`` standing in for the dilated convolutions (:class:`ConvQueue`).
+        """
+        h = self.input(x)  # (N, R, T)
+        skips = 0.0
+        for k, block in enumerate(self.blocks):
+            h, skip = block(h, None if cond is None else cond[:, k], None if convs is None else convs[k])
+            skips = skips + skip  # (N, S, T)
+        return self.output(skips)
 
     def _check_frames(self, local_context: torch.Tensor, length: int) -> None:
         expected = (self.local_context_channels, self.num_frames(length))
@@ -246,15 +258,20 @@ class WaveNetState(IncrementalState):
     """Queue-cached generation for :class:`WaveNet` (Paine et al. 2016).
 
     Each layer keeps a :class:`~pyro_autoregressive.nn.causal_conv.ConvQueue` of
-    its last ``d (k - 1)`` inputs. :meth:`advance` feeds the new sample through
-    the input projection and every layer (reading the queued taps, pushing the
-    new input) and keeps the output as the parameters of the next step, so a
-    step costs O(layers), whatever the receptive field. Nothing else is kept:
-    the committed samples are not stored (the caller owns them), so memory is
-    bounded by the queues, ``O(N R r)``, however long the generation runs.
+    its last ``d (k - 1)`` inputs. :meth:`advance` runs :meth:`WaveNet.trunk` on
+    the new sample alone, each dilated convolution reading its taps from its
+    queue (:meth:`ConvQueue.feed`), and keeps the output as the parameters of the
+    next step, so a step costs O(layers), whatever the receptive field. Nothing
+    else is kept: the committed samples are not stored (the caller owns them),
+    so memory is bounded by the queues, ``O(N R r)``, however long the
+    generation runs. A prompt is run in one parallel pass that fills the queues
+    (:meth:`ConvQueue.prime`).
 
     Local-context frames are projected one at a time, when the step enters them.
     """
+
+    bounded_memory = True
+    parallel_prefill = True
 
     def __init__(
         self,
@@ -264,32 +281,16 @@ class WaveNetState(IncrementalState):
         local_context: torch.Tensor | None,
         batch_size: int,
     ) -> None:
-        self.model = model
+        super().__init__(model, layout, context, local_context, batch_size)
         self.num_steps = layout.num_steps
-        self.step = 0
-        dtype, device = model.dtype, model.device
         if local_context is not None:
             model._check_frames(local_context, self.num_steps)
-        self._global = None
-        if model.context_proj is not None and context is not None:
-            self._global = model.context_proj(context).unflatten(-1, (len(model.blocks), -1))  # (N, L, 2R)
-        self._local_context = local_context  # (N, C_l, F)
-        self._frame = -1
-        self._local: torch.Tensor | None = None  # (N, L, 2R) of the current frame
-        zero = torch.zeros(batch_size, model.residual_channels, dtype=dtype, device=device)
+        factory = {"dtype": model.dtype, "device": model.device}
+        zero = torch.zeros(batch_size, model.residual_channels, 1, **factory)
         self.queues = [ConvQueue(zero, model.kernel_size, d) for d in model.dilations]
-        # per-step weights, laid out once: taps j-major to match torch.cat(taps, dim=1)
-        R = model.residual_channels
-        self._input = (model.input.weight.squeeze(-1), model.input.bias)  # (R, F), (R,)
-        self._taps = [b.dilated.weight.permute(0, 2, 1).flatten(1).t() for b in model.blocks]  # (k*R, 2R)
-        self._tap_bias = [b.dilated.bias for b in model.blocks]  # (2R,)
-        self._residual = [(b.out.weight[:R, :, 0], b.out.bias[:R]) for b in model.blocks]  # (R, R), (R,)
-        # the skip connections of all layers as one matrix on the concatenated gated activations
-        self._skip = torch.cat([b.out.weight[R:, :, 0] for b in model.blocks], dim=1)  # (S, L*R)
-        self._skip_bias = torch.stack([b.out.bias[R:] for b in model.blocks]).sum(0)  # (S,)
-        self._gate_bias = self._biases(self._global)  # (N|1, L, 2R): conv bias + global context
-        features = model.input.in_channels
-        self._params = self._position(torch.zeros(batch_size, features, dtype=dtype, device=device))
+        self._frame = -1
+        self._cond: torch.Tensor | None = None  # (N, L, 2R, 1) of the current frame
+        self._params = self._position(torch.zeros(batch_size, model.input.in_channels, 1, **factory))
 
     def params(self, partial: torch.Tensor | None = None) -> torch.Tensor:
         return self._params  # (N, P)
@@ -297,68 +298,46 @@ class WaveNetState(IncrementalState):
     def advance(self, value: torch.Tensor) -> None:
         self.step += 1
         if self.step < self.num_steps:  # the parameters of the next step, from x_t
-            self._params = self._position(self.model.embed(value)[:, 0])  # (N, 1) -> (N, F)
+            self._params = self._position(self._features(value))
 
     def advance_prefix(self, values: torch.Tensor) -> None:
         """Commit a prompt ``(N, n, 1)`` in one parallel pass of the layers, filling every queue."""
-        model, n = self.model, values.shape[1]
+        model: WaveNet = self.model  # type: ignore[assignment]
+        n = values.shape[1]
         if n == 0:
             return
         if self.step != 0 or n > self.num_steps:
             super().advance_prefix(values)
             return
-        # the inputs of positions 0..n-1 (delayed values), then the queues hold their last entries
-        h = shift_right(model.embed(values[..., 0]).transpose(1, 2))  # (N, F, n)
-        x = model.input(h)  # (N, R, n)
-        cond = self._prefix_conditioning(n)  # (N, L, 2R, n|1) or None
-        for i, (block, queue) in enumerate(zip(model.blocks, self.queues, strict=True)):
-            queue.fill(x)
-            x, _ = block(x, None if cond is None else cond[:, i])
+        local = None if self.local_context is None else self.local_context[..., : model.num_frames(n)]
+        cond = model.conditioning(self.context, local, n)  # (N, L, 2R, n|1) or None
+        delayed = shift_right(model.embed(values[..., 0]).transpose(1, 2))  # (N, F, n): position t sees x_{<t}
+        model.trunk(delayed, cond, [q.prime(b.dilated) for b, q in zip(model.blocks, self.queues, strict=True)])
         self.step = n
         if n < self.num_steps:
-            self._params = self._position(model.embed(values[:, -1])[:, 0])
+            self._params = self._position(self._features(values[:, -1]))
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _prefix_conditioning(self, n: int) -> torch.Tensor | None:
-        model = self.model
-        cond = None if self._global is None else self._global.unsqueeze(-1)  # (N, L, 2R, 1)
-        if self._local_context is not None and model.local_proj is not None:
-            frames = model.local_proj(self._local_context[..., : model.num_frames(n)])  # (N, L*2R, F')
-            local = frames.repeat_interleave(model.hop_length, dim=-1)[..., :n].unflatten(1, (len(model.blocks), -1))
-            cond = local if cond is None else cond + local
-        return cond
+    def _features(self, value: torch.Tensor) -> torch.Tensor:
+        """Step values ``(N, 1)`` to the input features ``(N, F, 1)`` of the next position."""
+        return self.model.embed(value).transpose(1, 2)  # (N, 1, F) -> (N, F, 1)
 
-    def _biases(self, cond: torch.Tensor | None) -> torch.Tensor:
-        """Gate offsets ``(N|1, L, 2R)``: each dilated convolution's bias plus the conditioning."""
-        bias = torch.stack(self._tap_bias).unsqueeze(0)  # (1, L, 2R)
-        return bias if cond is None else bias + cond
-
-    def _gate_offsets(self) -> torch.Tensor:
-        """Gate offsets ``(N|1, L, 2R)`` at the current step (a new local frame is projected on entry)."""
-        model = self.model
-        if self._local_context is None or model.local_proj is None:
-            return self._gate_bias
-        frame = self.step // model.hop_length
+    def _conditioning(self) -> torch.Tensor | None:
+        """Gate conditioning ``(N, L, 2R, 1)`` at the current step (a local frame is projected on entry)."""
+        model: WaveNet = self.model  # type: ignore[assignment]
+        frame = 0 if self.local_context is None else self.step // model.hop_length
         if frame != self._frame:
-            proj = F.linear(self._local_context[..., frame], model.local_proj.weight.squeeze(-1))  # (N, L*2R)
-            self._local = self._gate_bias + proj.unflatten(-1, (len(model.blocks), -1))
+            local = None if self.local_context is None else self.local_context[..., frame : frame + 1]
+            self._cond = model.conditioning(self.context, local, 1)
             self._frame = frame
-        assert self._local is not None
-        return self._local
+        return self._cond
 
     def _position(self, feature: torch.Tensor) -> torch.Tensor:
-        """Head parameters ``(N, P)`` of the current step from its (delayed) input feature ``(N, F)``."""
-        offsets = self._gate_offsets()  # (N|1, L, 2R)
-        x = F.linear(feature, *self._input)  # (N, R)
-        gated = []
-        for i, queue in enumerate(self.queues):
-            window = torch.cat(queue.taps(x), dim=1)  # (N, k*R): inputs at t - d(k-1), ..., t
-            queue.push(x)
-            z = torch.addmm(offsets[:, i], window, self._taps[i])  # (N, 2R)
-            filt, gate = z.chunk(2, dim=1)
-            a = torch.tanh(filt) * torch.sigmoid(gate)  # (N, R)
-            gated.append(a)
-            x = x + F.linear(a, *self._residual[i])  # residual connection
-        skips = F.linear(torch.cat(gated, dim=1), self._skip, self._skip_bias)  # (N, L*R) -> (N, S)
-        return self.model.output(skips.unsqueeze(-1)).squeeze(-1)  # (N, S, 1) -> (N, P)
+        """Head parameters ``(N, P)`` of the current step from its (delayed) input feature ``(N, F, 1)``."""
+        model: WaveNet = self.model  # type: ignore[assignment]
+        convs = [queue.feed(block.dilated) for block, queue in zip(model.blocks, self.queues, strict=True)]
+        return model.trunk(feature, self._conditioning(), convs)[..., 0]  # (N, P, 1) -> (N, P)
+
+
+WaveNet.state_class = WaveNetState

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .pointwise import single_output
 
 __all__ = ["CausalConv1d", "ConvQueue", "shift_right"]
 
@@ -60,8 +64,8 @@ class CausalConv1d(nn.Conv1d):
         return y if self.bias is None else y + self.bias.unsqueeze(-1)
 
     def step(self, window: torch.Tensor) -> torch.Tensor:
-        """One output ``(N, C_out)`` from its taps ``window (N, C_in, k)`` (oldest first)."""
-        return F.linear(window.flatten(1), self.weight.flatten(1), self.bias)  # (N, C_in * k) -> (N, C_out)
+        """One output ``(N, C_out, 1)`` from its taps ``window (N, C_in, k)`` (oldest first)."""
+        return single_output(self.weight, self.bias, window)
 
 
 class ConvQueue:
@@ -71,9 +75,11 @@ class ConvQueue:
     ``t - d, t - 2d, ...``, all computed before, so it keeps them in a queue
     instead of recomputing the receptive field. The queue is a ring of tensor
     references: pushing replaces a list entry and never writes into a tensor, so
-    the tensors stay valid for autograd.
+    the tensors stay valid for autograd. :meth:`feed` and :meth:`prime` stand in
+    for the convolution in a block's ``forward``, which makes that ``forward``
+    the block's one-step method.
 
-    :param initial: ``(N, C)`` value of the inputs before the start (zeros, as the
+    :param initial: ``(N, C, 1)`` value of the inputs before the start (zeros, as the
         padding of :meth:`CausalConv1d.forward`).
 
     References:
@@ -91,17 +97,15 @@ class ConvQueue:
     def __len__(self) -> int:
         return len(self._ring)
 
-    def taps(self, current: torch.Tensor) -> list[torch.Tensor]:
-        """The ``k`` inputs ``(N, C)`` read at time ``t``: those of ``t - d (k-1), ..., t - d``, then ``current``."""
-        size = len(self._ring)
-        return [*(self._ring[(self._oldest + j * self.dilation) % size] for j in range(self.kernel_size - 1)), current]
-
     def window(self, current: torch.Tensor) -> torch.Tensor:
-        """The taps of time ``t`` stacked as ``(N, C, k)``, oldest first (the input of :meth:`CausalConv1d.step`)."""
-        return torch.stack(self.taps(current), dim=-1)
+        """The ``k`` inputs read at time ``t`` as ``(N, C, k)``, oldest first: ``t - d (k-1), ..., t - d``,
+        then ``current (N, C, 1)`` (the input of :meth:`CausalConv1d.step`)."""
+        size = len(self._ring)
+        taps = [self._ring[(self._oldest + j * self.dilation) % size] for j in range(self.kernel_size - 1)]
+        return torch.cat([*taps, current], dim=-1) if taps else current
 
     def push(self, current: torch.Tensor) -> None:
-        """Enqueue the input of time ``t`` and drop the one of ``t - d (k - 1)``."""
+        """Enqueue the input ``(N, C, 1)`` of time ``t`` and drop the one of ``t - d (k - 1)``."""
         if self._ring:
             self._ring[self._oldest] = current
             self._oldest = (self._oldest + 1) % len(self._ring)
@@ -112,5 +116,24 @@ class ConvQueue:
         if size == 0:
             return
         history = F.pad(history, (max(size - history.shape[-1], 0), 0))[..., -size:]  # (N, C, size)
-        self._ring = list(history.unbind(-1))
+        self._ring = list(history.split(1, dim=-1))
         self._oldest = 0
+
+    def feed(self, conv: CausalConv1d) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``conv`` at the next step, as a function of its input there ``(N, C, 1)``: reads the taps, pushes it."""
+
+        def run(current: torch.Tensor) -> torch.Tensor:
+            window = self.window(current)
+            self.push(current)
+            return conv.step(window)  # (N, C_out, 1)
+
+        return run
+
+    def prime(self, conv: CausalConv1d) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``conv`` over a whole prefix ``(N, C, t)`` (its ``forward``), leaving the prefix's last inputs queued."""
+
+        def run(history: torch.Tensor) -> torch.Tensor:
+            self.fill(history)
+            return conv(history)
+
+        return run

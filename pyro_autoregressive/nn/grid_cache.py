@@ -2,36 +2,48 @@
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from collections.abc import Callable
+from typing import Protocol
 
-__all__ = ["GridCache"]
+import torch
+
+__all__ = ["GridCache", "RasterLayer"]
+
+
+class RasterLayer(Protocol):
+    """A layer with a one-step method: its ``forward`` output at row ``r`` or position ``(r, c)``."""
+
+    def at(self, grid: GridCache, r: int, c: int | None = None) -> torch.Tensor: ...
 
 
 class GridCache:
     """An activation map ``(N, F, H, W)`` that is written in raster order, a row or a position at a time.
 
-    A network whose every activation is causal in raster order (PixelCNN++'s
-    shifted convolutions) can compute each value once, as soon as the pixels it
-    depends on are known, and never revisit it. A ``GridCache`` holds one such
-    activation while an image is generated: whole rows (``put(value, r)``) or
-    blocks of positions (``put(value, r, c)``) are written once, and a
-    convolution reads the window it sees through :meth:`rows` or :meth:`patch`,
-    with zeros outside the image as in the padded teacher-forced convolution.
+    The one raster cache of the library (Ramachandran et al. 2017). A network
+    whose every activation is causal in raster order computes each value once,
+    as soon as the pixels it depends on are known, and never revisits it. A
+    ``GridCache`` holds the input of one convolution while an image is generated:
+    whole rows (``put(value, r)``) or blocks of positions (``put(value, r, c)``)
+    are written, and the layer's one-step method (``at``) reads the window it
+    sees through :meth:`window`, with zeros outside the image as in the padded
+    teacher-forced convolution.
 
     Nothing is written in place (every value is its own tensor), so autograd can
-    differentiate through generation. Only the last :attr:`keep` rows written
-    are kept: the convolutions read two rows, and an upsampling writes one row ahead.
+    differentiate through generation. A position may be written again (a pixel
+    whose channels are drawn one by one); a row assembled from it is then
+    rebuilt. Only the last ``keep`` rows written are kept; reading a position
+    that was not written (or was dropped) is a ``KeyError``, never a silent zero.
 
     :param zero: a zero position ``(N, F, 1, 1)`` (the padding).
     :param height: ``H``.
     :param width: ``W``.
+    :param keep: rows kept (the rows a layer reads, plus any written ahead).
     """
 
-    keep = 3
-
-    def __init__(self, zero: torch.Tensor, height: int, width: int) -> None:
-        self.zero, self.height, self.width = zero, height, width
+    def __init__(self, zero: torch.Tensor, height: int, width: int, keep: int = 3) -> None:
+        if keep < 1:
+            raise ValueError(f"keep: expected an int >= 1, got {keep!r}")
+        self.zero, self.height, self.width, self.keep = zero, height, width, keep
         self._rows: dict[int, torch.Tensor] = {}  # whole rows (N, F, 1, W)
         self._cells: dict[int, dict[int, torch.Tensor]] = {}  # rows written by position: column -> (N, F, 1, 1)
 
@@ -49,15 +61,16 @@ class GridCache:
             if c is None:
                 self._rows[r + dr] = value[:, :, dr : dr + 1]
             else:
+                self._rows.pop(r + dr, None)  # a row assembled from positions is rebuilt on the next read
                 cells = self._cells.setdefault(r + dr, {})
                 for dc in range(value.shape[3]):
                     cells[c + dc] = value[:, :, dr : dr + 1, dc : dc + 1]
 
     def row(self, r: int) -> torch.Tensor:
-        """Row ``r`` ``(N, F, 1, W)`` (complete), zeros above the image."""
-        if r < 0:
+        """Row ``r`` ``(N, F, 1, W)`` (complete), zeros outside the image."""
+        if r < 0 or r >= self.height:
             return self.zero.expand(-1, -1, -1, self.width)
-        if r not in self._rows:  # written by position: stack once
+        if r not in self._rows:  # written by position: assemble once
             cells = self._cells.get(r, {})
             if len(cells) < self.width:
                 raise self._missing(r, next(c for c in range(self.width) if c not in cells))
@@ -71,17 +84,9 @@ class GridCache:
             f"(the last {self.keep} rows are kept): the cached schedule is out of step with the network"
         )
 
-    def rows(self, top: int, count: int) -> torch.Tensor:
-        """Rows ``top .. top + count - 1`` as ``(N, F, count, W)``, zeros above the image."""
-        inside = [self.row(r) for r in range(max(top, 0), top + count)]
-        if not inside:
-            return self.zero.expand(-1, -1, count, self.width)
-        window = torch.cat(inside, dim=2) if len(inside) > 1 else inside[0]
-        return F.pad(window, (0, 0, count - len(inside), 0)) if len(inside) < count else window
-
     def at(self, r: int, c: int) -> torch.Tensor:
         """Position ``(r, c)`` as ``(N, F, 1, 1)``, zeros outside the image."""
-        if r < 0 or c < 0 or c >= self.width:
+        if r < 0 or r >= self.height or c < 0 or c >= self.width:
             return self.zero
         cells = self._cells.get(r)
         if cells is not None and c in cells:
@@ -90,8 +95,42 @@ class GridCache:
             return self._rows[r][..., c : c + 1]
         raise self._missing(r, c)
 
-    def patch(self, top: int, left: int, height: int, width: int) -> torch.Tensor:
-        """Rows ``top ..`` and columns ``left ..`` as ``(N, F, height, width)``, zeros outside the image."""
-        taps = [self.at(r, c) for r in range(top, top + height) for c in range(left, left + width)]
-        window = torch.cat(taps, dim=1) if len(taps) > 1 else taps[0]  # (N, height * width * F, 1, 1)
-        return window.view(window.shape[0], height, width, -1).permute(0, 3, 1, 2)
+    def window(
+        self, top: int, left: int, height: int, width: int, until: tuple[int, int] | None = None
+    ) -> torch.Tensor:
+        """Rows ``top ..`` and columns ``left ..`` as ``(N, F, height, width)``, zeros outside the image.
+
+        :param until: the last position ``(r, c)`` in raster order that is read;
+            later positions read as zeros (a masked convolution's taps after its
+            centre, whose weights are zero). Without it every position read must
+            have been written.
+        """
+        rows = []
+        for r in range(top, top + height):
+            if r < 0 or r >= self.height or (until is not None and r > until[0]):
+                rows.append(self.zero.expand(-1, -1, -1, width))
+            elif until is not None and r == until[0]:  # the current row: position by position
+                cells = [self.at(r, c) if c <= until[1] else self.zero for c in range(left, left + width)]
+                rows.append(torch.cat(cells, dim=-1) if width > 1 else cells[0])
+            else:
+                full = self.row(r)  # (N, F, 1, W)
+                inside = full[..., max(left, 0) : max(min(left + width, self.width), 0)]
+                pad = (max(-left, 0), max(left + width - self.width, 0))
+                rows.append(torch.nn.functional.pad(inside, pad) if any(pad) else inside)
+        return torch.cat(rows, dim=2) if height > 1 else rows[0]
+
+    def feed(self, layer: RasterLayer, r: int, c: int | None = None) -> Callable[[torch.Tensor | None], torch.Tensor]:
+        """``layer`` at row ``r`` (position ``(r, c)``) as a function of its input there.
+
+        The returned function writes the input to this grid (``None``: it was
+        written already, or the layer does not read it) and returns
+        ``layer.at(self, r, c)``. Passed where a block's ``forward`` applies the
+        layer, it turns the block's one body into its one-step method.
+        """
+
+        def run(x: torch.Tensor | None) -> torch.Tensor:
+            if x is not None:
+                self.put(x, r, c)
+            return layer.at(self, r, c)
+
+        return run

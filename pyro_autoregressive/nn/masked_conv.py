@@ -6,6 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .grid_cache import GridCache
+from .pointwise import single_output
+
 __all__ = ["MaskedConv2d", "channel_groups", "conv_mask"]
 
 
@@ -141,7 +144,21 @@ class MaskedConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # (N, in, H, W) -> (N, out, H, W)
+        if self.kernel_size == (1, 1) and x.shape[-2:].numel() == 1:
+            return single_output(self.masked_weight(), self.bias, x)  # one position (a generation step)
         return F.conv2d(F.pad(x, self._padding), self.masked_weight(), self.bias)
+
+    def at(self, grid: GridCache, r: int, c: int | None = None) -> torch.Tensor:
+        """:meth:`forward` at position ``(r, c)`` ``(N, out, 1, 1)``, from the window of ``grid`` it sees.
+
+        The window is read up to the centre tap (the position itself); the taps
+        after it are masked, so they are read as zeros and never looked up.
+        """
+        if c is None:
+            raise ValueError(f"c: a masked convolution runs one position at a time, got row {r} without a column")
+        (kh, kw), (ch, cw) = self.kernel_size, self.center
+        window = grid.window(r - ch, c - cw, kh, kw, until=(r, c))  # (N, in, kh, kw)
+        return single_output(self.masked_weight(), self.bias, window)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, mask_type={self.mask_type!r}, center={self.center}"

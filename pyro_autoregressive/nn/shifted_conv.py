@@ -9,24 +9,23 @@ which the cached sampler uses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .grid_cache import GridCache
+from .pointwise import Pointwise2d, single_output
 
-__all__ = ["GatedResnet", "ShiftedConv2d", "ShiftedDeconv2d", "concat_elu", "down_shift", "pointwise", "right_shift"]
+__all__ = ["GatedResnet", "ShiftedConv2d", "ShiftedDeconv2d", "concat_elu", "down_shift", "right_shift"]
+
+Conv = Callable[[torch.Tensor | None], torch.Tensor]
 
 
 def concat_elu(x: torch.Tensor) -> torch.Tensor:
     """``elu([x, -x])`` over the channels: ``(N, F, H, W) -> (N, 2F, H, W)``."""
     return F.elu(torch.cat([x, -x], dim=1))
-
-
-def pointwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """A 1x1 convolution as a matrix product over the channels (faster than ``conv2d`` on a few positions)."""
-    y = F.linear(x.movedim(1, -1), conv.weight.flatten(1), conv.bias)  # (N, H, W, out)
-    return y.movedim(-1, 1)
 
 
 def down_shift(x: torch.Tensor) -> torch.Tensor:
@@ -60,10 +59,11 @@ class ShiftedConv2d(nn.Conv2d):
         stride = self.stride[0]
         left, right, top, _ = self._padding
         if c is None:
-            window = F.pad(grid.rows(r * stride - top, kh), (left, right))  # (N, in, kh, W + kw - 1)
+            window = grid.window(r * stride - top, -left, kh, grid.width + left + right)  # (N, in, kh, W + kw - 1)
             return super().forward(window)
-        window = grid.patch(r * stride - top, c * stride - left, kh, kw)  # (N, in, kh, kw)
-        return F.linear(window.flatten(1), self.weight.flatten(1), self.bias)[:, :, None, None]  # one position
+        top, left = r * stride - top, c * stride - left
+        window = grid.window(top, left, kh, kw, until=(top + kh - 1, left + kw - 1))  # (N, in, kh, kw)
+        return single_output(self.weight, self.bias, window)  # one position
 
 
 class ShiftedDeconv2d(nn.ConvTranspose2d):
@@ -93,15 +93,23 @@ class GatedResnet(nn.Module):
         super().__init__()
         kernel = (2, 2) if right else (2, 3)
         self.conv1 = ShiftedConv2d(2 * channels, channels, kernel, right)
-        self.aux = nn.Conv2d(2 * aux_channels, channels, 1) if aux_channels else None
+        self.aux = Pointwise2d(2 * aux_channels, channels) if aux_channels else None
         self.dropout = nn.Dropout(dropout)
         self.conv2 = ShiftedConv2d(2 * channels, 2 * channels, kernel, right)
 
-    def forward(self, x: torch.Tensor, aux: torch.Tensor | None, cond: torch.Tensor | None) -> torch.Tensor:
-        c = self.conv1(concat_elu(x))
+    def forward(
+        self,
+        x: torch.Tensor,
+        aux: torch.Tensor | None,
+        cond: torch.Tensor | None,
+        convs: tuple[Conv, Conv] | None = None,
+    ) -> torch.Tensor:
+        """``x (N, F, H, W)`` to the same; ``convs`` stand in for the two shifted convolutions (see :meth:`at`)."""
+        conv1, conv2 = convs or (self.conv1, self.conv2)
+        c = conv1(concat_elu(x))
         if self.aux is not None and aux is not None:
             c = c + self.aux(concat_elu(aux))
-        c = self.conv2(self.dropout(concat_elu(c)))  # (N, 2F, H, W)
+        c = conv2(self.dropout(concat_elu(c)))  # (N, 2F, H, W)
         if cond is not None:
             c = c + cond
         a, b = c.chunk(2, dim=1)
@@ -122,13 +130,4 @@ class GatedResnet(nn.Module):
         their windows read back, so earlier rows (positions) must have been computed.
         """
         inputs, middle = grids
-        inputs.put(concat_elu(x), r, c)
-        h = self.conv1.at(inputs, r, c)
-        if self.aux is not None and aux is not None:
-            h = h + pointwise(self.aux, concat_elu(aux))
-        middle.put(self.dropout(concat_elu(h)), r, c)
-        h = self.conv2.at(middle, r, c)  # (N, 2F, 1, W or 1)
-        if cond is not None:
-            h = h + cond
-        a, b = h.chunk(2, dim=1)
-        return x + a * torch.sigmoid(b)
+        return self.forward(x, aux, cond, (inputs.feed(self.conv1, r, c), middle.feed(self.conv2, r, c)))

@@ -1,0 +1,97 @@
+"""Plumbing shared by the model families: argument checks, image shapes, pixel features, conditioning maps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import torch
+
+from ..heads import Head
+from ..layout import ImageLayout
+
+if TYPE_CHECKING:
+    from ..model import AutoregressiveModel
+
+__all__ = [
+    "at_position",
+    "at_row",
+    "channel_masking",
+    "check_image_shape",
+    "check_odd",
+    "check_positive",
+    "feature_map",
+    "fixed_image_layout",
+    "pixel_features",
+]
+
+
+def check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
+    """``image_shape`` as a ``(C, H, W)`` tuple of positive ints, or a ``ValueError`` naming it."""
+    shape = tuple(image_shape)
+    if len(shape) != 3 or not all(isinstance(s, int) and s >= 1 for s in shape):
+        raise ValueError(f"image_shape: expected (C, H, W) of positive ints, got {shape!r}")
+    return shape  # type: ignore[return-value]
+
+
+def fixed_image_layout(model: AutoregressiveModel, length: int | None) -> ImageLayout:
+    """The raster layout of an image model; its shape is fixed, so a ``length`` is a ``TypeError``."""
+    if length is not None:
+        raise TypeError(f"length: {type(model).__name__} has a fixed image shape {model.image_shape}, got {length}")
+    return ImageLayout(model.image_shape)
+
+
+def check_positive(name: str, value: object, minimum: int = 1) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
+    return value
+
+
+def check_odd(name: str, value: object, minimum: int = 1) -> int:
+    """An odd kernel size ``>= minimum`` (so that the kernel has a centre)."""
+    if check_positive(name, value, minimum) % 2 == 0:
+        raise ValueError(f"{name}: expected an odd int{f' >= {minimum}' if minimum > 1 else ''}, got {value}")
+    return value  # type: ignore[return-value]
+
+
+def channel_masking(head: Head, channels: int, hidden_channels: int) -> tuple[bool, int]:
+    """``(couples_channels, groups)`` of a raster-order conv model with this head.
+
+    Per-channel heads on multi-channel images use channel masks (``groups = C``, and
+    ``hidden_channels`` must split into ``C`` groups); other heads couple the channels
+    themselves (one group).
+    """
+    couples = head.per_channel_params and channels > 1
+    groups = channels if couples else 1
+    if hidden_channels % groups:
+        raise ValueError(
+            f"hidden_channels: expected a multiple of the {channels} image channels (channel masks), "
+            f"got {hidden_channels}"
+        )
+    return couples, groups
+
+
+def feature_map(h: torch.Tensor) -> torch.Tensor:
+    """Embedded images ``(N, C, H, W, F)`` as a convolution's input ``(N, C * F, H, W)``, channel-major."""
+    N, C, H, W, F_ = h.shape
+    return h.permute(0, 1, 4, 2, 3).reshape(N, C * F_, H, W)
+
+
+def pixel_features(model: AutoregressiveModel, value: torch.Tensor) -> torch.Tensor:
+    """One pixel's values ``(N, C)`` as the input map ``(N, C * F, 1, 1)`` the network sees there."""
+    return feature_map(model.embed(value[:, :, None, None]))
+
+
+def at_row(cond: torch.Tensor | None, r: int) -> torch.Tensor | None:
+    """Row ``r`` of a conditioning map ``(N, F, H or 1, W or 1)`` as ``(N, F, 1, W or 1)`` (None stays None)."""
+    if cond is None or cond.shape[2] == 1:
+        return cond
+    return cond[:, :, r : r + 1]
+
+
+def at_position(cond: torch.Tensor | None, r: int, c: int) -> torch.Tensor | None:
+    """Position ``(r, c)`` of a conditioning map ``(N, F, H or 1, W or 1)`` as ``(N, F, 1, 1)``."""
+    cond = at_row(cond, r)
+    if cond is None or cond.shape[3] == 1:
+        return cond
+    return cond[..., c : c + 1]
