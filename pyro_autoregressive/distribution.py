@@ -143,8 +143,9 @@ class AutoregressiveDistribution(TorchDistribution):
             reference, as in TFP's PixelCNN). In float64 both give the same
             tensor under the same ``torch.manual_seed``.
         """
-        with torch.no_grad():
-            return self._sample(torch.Size(sample_shape), cache)
+        with torch.inference_mode():  # no autograd bookkeeping at all: cheaper small ops in every step
+            x = self._sample(torch.Size(sample_shape), cache)
+        return x.clone()  # a normal tensor (usable with autograd), not an inference tensor
 
     def rsample(self, sample_shape: torch.Size | tuple[int, ...] = (), *, cache: bool = True) -> torch.Tensor:
         """Reparameterised sample (continuous heads): differentiable in the parameters and contexts."""

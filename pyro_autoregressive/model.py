@@ -127,11 +127,11 @@ class AutoregressiveModel(nn.Module, ConditionalDistribution):
 
     @property
     def dtype(self) -> torch.dtype:
-        return next(self.parameters()).dtype
+        return _first_parameter(self).dtype
 
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        return _first_parameter(self).device
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments (JSON-serialisable), as saved by :func:`pyro_autoregressive.save`.
@@ -143,3 +143,15 @@ class AutoregressiveModel(nn.Module, ConditionalDistribution):
         if "head" in inspect.signature(type(self).__init__).parameters:
             config["head"] = self.head.config()
         return config
+
+
+def _first_parameter(module: nn.Module) -> torch.Tensor:
+    """``next(module.parameters())`` without building the generators (a generation step asks for the dtype)."""
+    stack = [module]
+    while stack:
+        current = stack.pop()
+        for p in current._parameters.values():
+            if p is not None:
+                return p
+        stack.extend(reversed([m for m in current._modules.values() if m is not None]))  # pre-order
+    raise ValueError(f"model: {type(module).__name__} has no parameters")

@@ -70,6 +70,7 @@ def test_shape_contract(case: Case, device, sample_shape, batch_shape):
     assert x.shape == sample_shape + batch_shape + event
     assert x.dtype == (torch.long if is_discrete(model) else model.dtype)
     assert x.device.type == device.type
+    assert not x.is_inference(), "sample() must return an ordinary tensor (it samples in inference mode)"
     assert d.support.check(x).all()
     assert d.log_prob(x).shape == sample_shape + batch_shape
     assert d.step_log_prob(x).shape == sample_shape + batch_shape + (d.num_steps,)

@@ -55,17 +55,17 @@ def test_causal_conv_step_matches_forward():
     conv = CausalConv1d(3, 4, kernel_size=3, dilation=2).double()
     x = torch.randn(2, 3, 11, dtype=torch.float64)
     full = conv(x)  # (2, 4, 11)
-    queue = ConvQueue(torch.zeros(2, 3, 1, dtype=torch.float64), kernel_size=3, dilation=2)
+    queue = ConvQueue(torch.zeros(2, 3, dtype=torch.float64), kernel_size=3, dilation=2)
     assert len(queue) == conv.context_length == 4
     step = queue.feed(conv)
     for t in range(11):
-        torch.testing.assert_close(step(x[..., t : t + 1]), full[..., t : t + 1], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(step(x[..., t]), full[..., t], rtol=1e-12, atol=1e-12)
     # a queue primed with a prefix continues it
-    primed = ConvQueue(torch.zeros(2, 3, 1, dtype=torch.float64), kernel_size=3, dilation=2)
+    primed = ConvQueue(torch.zeros(2, 3, dtype=torch.float64), kernel_size=3, dilation=2)
     torch.testing.assert_close(primed.prime(conv)(x[..., :6]), full[..., :6], rtol=1e-12, atol=1e-12)
     step = primed.feed(conv)
     for t in range(6, 11):
-        torch.testing.assert_close(step(x[..., t : t + 1]), full[..., t : t + 1], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(step(x[..., t]), full[..., t], rtol=1e-12, atol=1e-12)
     assert torch.equal(shift_right(x)[..., 1:], x[..., :-1]) and (shift_right(x)[..., 0] == 0).all()
 
 

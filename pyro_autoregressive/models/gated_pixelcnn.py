@@ -221,9 +221,8 @@ class GatedPixelCNNState(RasterState):
             self._row = i
         cond = None if self.cond is None else [(at_position(v, i, j), at_position(h, i, j)) for v, h in self.cond]
         convs = [grid.feed(layer.h_conv, i, j) for grid, layer in zip([self.x, *self.h_grids], layers, strict=True)]
-        from_v = [term[..., j : j + 1] for term in self._from_v]
-        params = model.horizontal_stack(pixel_features(model, value), from_v, cond, convs)
-        return params[:, :, 0, 0]  # (N, P)
+        from_v = [term[:, :, 0, j] for term in self._from_v]  # (N, 2 * hidden) each
+        return model.horizontal_stack(pixel_features(model, value), from_v, cond, convs)  # (N, P)
 
     def commit_input(self, value: torch.Tensor) -> None:
         self.x.put(pixel_features(self.model, value), *self.position)

@@ -43,7 +43,7 @@ class _ResidualBlock(nn.Module):
         return x + self.conv3(torch.relu(h))
 
     def at(self, grid: GridCache, x: torch.Tensor, r: int, c: int) -> torch.Tensor:
-        """:meth:`forward` at position ``(r, c)`` of ``x (N, F, 1, 1)``; ``grid`` holds the ``k x k`` input."""
+        """:meth:`forward` at position ``(r, c)`` of ``x (N, F)``; ``grid`` holds the ``k x k`` input."""
         return self.forward(x, grid.feed(self.conv2, r, c))
 
 
@@ -226,8 +226,7 @@ class PixelCNNState(RasterState):
         model: PixelCNN = self.model  # type: ignore[assignment]
         cond = (at_position(self.cond[0], i, j), at_position(self.cond[1], i, j))
         blocks = [partial(block.at, grid, r=i, c=j) for block, grid in zip(model.blocks, self.grids, strict=True)]
-        params = model.trunk(pixel_features(model, value), cond, self.x.feed(model.conv_in, i, j), blocks)
-        return params[:, :, 0, 0]  # (N, P)
+        return model.trunk(pixel_features(model, value), cond, self.x.feed(model.conv_in, i, j), blocks)  # (N, P)
 
     def commit_input(self, value: torch.Tensor) -> None:
         self.x.put(pixel_features(self.model, value), *self.position)

@@ -269,7 +269,7 @@ class PixelCNNPlusPlusState(IncrementalState):
 
         hid = model.hidden_channels
         self.x = grid(model.u_init.in_channels, 0)  # the values and the channel of ones
-        self._ones = torch.ones(batch_size, 1, 1, 1, **factory)
+        self._ones = torch.ones(batch_size, 1, **factory)
         blocks = model._blocks()
         self.cond = dict(zip((block for _, block in blocks), model._conditioning(context, local_context), strict=True))
         self.grids = {block: (grid(2 * hid, level), grid(2 * hid, level)) for level, block in blocks}
@@ -345,7 +345,7 @@ class PixelCNNPlusPlusState(IncrementalState):
                 self.down_in[level][1].put(ul, r, c)
         for level in reversed(levels):
             r, c = i >> level, j >> level
-            ul = skips[level].pop() if level == top else self.up_out[level][1].at(r, c)
+            ul = skips[level].pop() if level == top else self.up_out[level][1].at(r, c)[:, :, None, None]
             for block, u in zip(m.down_ul[level], self.u_down[level], strict=True):
                 aux = torch.cat([u[..., c : c + 1], skips[level].pop()], dim=1)
                 ul = block.at(self.grids[block], ul, aux, self._cond(block, r, c), r, c)
@@ -366,8 +366,7 @@ class PixelCNNPlusPlusState(IncrementalState):
 
     def advance(self, value: torch.Tensor) -> None:
         i, j = divmod(self.step, self.width)
-        x = torch.cat([pixel_features(self.model, value), self._ones], dim=1)  # (N, C * F + 1, 1, 1)
-        self.x.put(x, i, j)
+        self.x.put(torch.cat([pixel_features(self.model, value), self._ones], dim=1), i, j)  # (N, C * F + 1)
         self.step += 1
         if self.step < self.num_steps:
             self._compute()

@@ -78,8 +78,12 @@ def feature_map(h: torch.Tensor) -> torch.Tensor:
 
 
 def pixel_features(model: AutoregressiveModel, value: torch.Tensor) -> torch.Tensor:
-    """One pixel's values ``(N, C)`` as the input map ``(N, C * F, 1, 1)`` the network sees there."""
-    return feature_map(model.embed(value[:, :, None, None]))
+    """One pixel's values ``(N, C)`` as the input features ``(N, C * F)`` the network sees there.
+
+    One position of a generation step is a 2-d tensor ``(N, features)``; the
+    layers that a cached state runs on one position take it as such.
+    """
+    return model.embed(value).flatten(1)  # (N, C, F) -> (N, C * F), channel-major as feature_map
 
 
 def at_row(cond: torch.Tensor | None, r: int) -> torch.Tensor | None:
@@ -90,8 +94,7 @@ def at_row(cond: torch.Tensor | None, r: int) -> torch.Tensor | None:
 
 
 def at_position(cond: torch.Tensor | None, r: int, c: int) -> torch.Tensor | None:
-    """Position ``(r, c)`` of a conditioning map ``(N, F, H or 1, W or 1)`` as ``(N, F, 1, 1)``."""
-    cond = at_row(cond, r)
-    if cond is None or cond.shape[3] == 1:
-        return cond
-    return cond[..., c : c + 1]
+    """Position ``(r, c)`` of a conditioning map ``(N, F, H or 1, W or 1)`` as ``(N, F)``."""
+    if cond is None:
+        return None
+    return cond[:, :, r if cond.shape[2] > 1 else 0, c if cond.shape[3] > 1 else 0]

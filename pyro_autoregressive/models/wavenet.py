@@ -28,37 +28,37 @@ def _positive_int(name: str, value: object, minimum: int = 1) -> int:
 
 
 class GatedResidualBlock(nn.Module):
-    r"""One WaveNet layer: a gated dilated causal convolution with residual and skip outputs.
+    r"""One WaveNet layer: a gated dilated causal convolution with a residual output.
 
     .. math::
         z &= \tanh(W_f * h + V_f c) \odot \sigma(W_g * h + V_g c) \\
-        h' &= h + W_r z, \qquad s = W_s z
+        h' &= h + W_r z
 
     where ``*`` is the dilated causal convolution and ``V c`` the conditioning
-    (computed by the caller). ``W_r`` and ``W_s`` are one fused 1x1 convolution.
+    (computed by the caller). The block returns ``h'`` and ``z``: the skip
+    connections ``s = W_s z`` of all layers are summed by one 1x1 convolution
+    over the concatenated ``z`` of every layer (:meth:`WaveNet.trunk`).
     """
 
-    def __init__(self, residual_channels: int, skip_channels: int, kernel_size: int, dilation: int) -> None:
+    def __init__(self, residual_channels: int, kernel_size: int, dilation: int) -> None:
         super().__init__()
-        self.residual_channels, self.skip_channels = residual_channels, skip_channels
         self.dilated = CausalConv1d(residual_channels, 2 * residual_channels, kernel_size, dilation)
-        self.out = Pointwise1d(residual_channels, residual_channels + skip_channels)
+        self.residual = Pointwise1d(residual_channels, residual_channels)
 
     def forward(
         self, h: torch.Tensor, cond: torch.Tensor | None, conv: Callable[[torch.Tensor], torch.Tensor] | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``h (N, R, T)``, ``cond (N, 2R, T)`` or None -> residual output ``(N, R, T)``, skip ``(N, S, T)``.
+        """``h (N, R, T)``, ``cond (N, 2R, T)`` or None -> residual output ``(N, R, T)``, gated ``z (N, R, T)``.
 
         ``conv`` stands in for the dilated convolution: :meth:`ConvQueue.feed` runs
-        the block one step at a time (``T = 1``), :meth:`ConvQueue.prime` over a prompt.
+        the block on one step (2-d tensors ``(N, channels)``), :meth:`ConvQueue.prime` over a prompt.
         """
         z = (conv or self.dilated)(h)  # (N, 2R, T)
         if cond is not None:
             z = z + cond
         filt, gate = z.chunk(2, dim=1)
-        out = self.out(torch.tanh(filt) * torch.sigmoid(gate))  # (N, R + S, T)
-        res, skip = out.split([self.residual_channels, self.skip_channels], dim=1)
-        return h + res, skip
+        z = torch.tanh(filt) * torch.sigmoid(gate)  # (N, R, T)
+        return h + self.residual(z), z
 
 
 class WaveNet(AutoregressiveModel):
@@ -167,9 +167,9 @@ class WaveNet(AutoregressiveModel):
         assert features is not None
         self.dilations = [2**i for _ in range(num_stacks) for i in range(num_layers)]
         self.input = Pointwise1d(features, residual_channels)
-        self.blocks = nn.ModuleList(
-            GatedResidualBlock(residual_channels, skip_channels, kernel_size, d) for d in self.dilations
-        )
+        self.blocks = nn.ModuleList(GatedResidualBlock(residual_channels, kernel_size, d) for d in self.dilations)
+        # the skip connections W_s z of every layer, summed: one 1x1 convolution of the concatenated z
+        self.skip = Pointwise1d(len(self.dilations) * residual_channels, skip_channels)
         gates = len(self.dilations) * 2 * residual_channels
         self.context_proj = nn.Linear(context_size, gates, bias=False) if context_size else None
         self.local_proj = nn.Conv1d(local_context_channels, gates, 1, bias=False) if local_context_channels else None
@@ -234,14 +234,15 @@ class WaveNet(AutoregressiveModel):
     ) -> torch.Tensor:
         """The layers: delayed input features ``(N, F, T)`` to head parameters ``(N, P, T)``.
 
-        The cached state runs the same body one step at a time (``T = 1``), with
-        ``convs`` standing in for the dilated convolutions (:class:`ConvQueue`).
+        The cached state runs the same body on one step (``(N, F)`` to ``(N, P)``),
+        with ``convs`` standing in for the dilated convolutions (:class:`ConvQueue`).
         """
         h = self.input(x)  # (N, R, T)
-        skips = 0.0
+        gated = []
         for k, block in enumerate(self.blocks):
-            h, skip = block(h, None if cond is None else cond[:, k], None if convs is None else convs[k])
-            skips = skips + skip  # (N, S, T)
+            h, z = block(h, None if cond is None else cond[:, k], None if convs is None else convs[k])
+            gated.append(z)
+        skips = self.skip(torch.cat(gated, dim=1))  # (N, L * R, T) -> (N, S, T): the sum of every skip output
         return self.output(skips)
 
     def _check_frames(self, local_context: torch.Tensor, length: int) -> None:
@@ -286,11 +287,11 @@ class WaveNetState(IncrementalState):
         if local_context is not None:
             model._check_frames(local_context, self.num_steps)
         factory = {"dtype": model.dtype, "device": model.device}
-        zero = torch.zeros(batch_size, model.residual_channels, 1, **factory)
+        zero = torch.zeros(batch_size, model.residual_channels, **factory)
         self.queues = [ConvQueue(zero, model.kernel_size, d) for d in model.dilations]
         self._frame = -1
-        self._cond: torch.Tensor | None = None  # (N, L, 2R, 1) of the current frame
-        self._params = self._position(torch.zeros(batch_size, model.input.in_channels, 1, **factory))
+        self._cond: torch.Tensor | None = None  # (N, L, 2R) of the current frame
+        self._params = self._position(torch.zeros(batch_size, model.input.in_channels, **factory))
 
     def params(self, partial: torch.Tensor | None = None) -> torch.Tensor:
         return self._params  # (N, P)
@@ -320,24 +321,28 @@ class WaveNetState(IncrementalState):
     # -- internals ------------------------------------------------------------------------------
 
     def _features(self, value: torch.Tensor) -> torch.Tensor:
-        """Step values ``(N, 1)`` to the input features ``(N, F, 1)`` of the next position."""
-        return self.model.embed(value).transpose(1, 2)  # (N, 1, F) -> (N, F, 1)
+        """Step values ``(N, 1)`` to the input features ``(N, F)`` of the next position."""
+        return self.model.embed(value)[:, 0]  # (N, 1, F) -> (N, F)
 
     def _conditioning(self) -> torch.Tensor | None:
-        """Gate conditioning ``(N, L, 2R, 1)`` at the current step (a local frame is projected on entry)."""
+        """Gate conditioning ``(N, L, 2R)`` at the current step (a local frame is projected on entry)."""
         model: WaveNet = self.model  # type: ignore[assignment]
         frame = 0 if self.local_context is None else self.step // model.hop_length
         if frame != self._frame:
             local = None if self.local_context is None else self.local_context[..., frame : frame + 1]
-            self._cond = model.conditioning(self.context, local, 1)
+            cond = model.conditioning(self.context, local, 1)  # (N, L, 2R, 1) or None
+            self._cond = None if cond is None else cond[..., 0]
             self._frame = frame
         return self._cond
 
     def _position(self, feature: torch.Tensor) -> torch.Tensor:
-        """Head parameters ``(N, P)`` of the current step from its (delayed) input feature ``(N, F, 1)``."""
+        """Head parameters ``(N, P)`` of the current step from its (delayed) input feature ``(N, F)``.
+
+        One step is a 2-d tensor ``(N, channels)``: the 1x1 layers take it as a matrix product.
+        """
         model: WaveNet = self.model  # type: ignore[assignment]
         convs = [queue.feed(block.dilated) for block, queue in zip(model.blocks, self.queues, strict=True)]
-        return model.trunk(feature, self._conditioning(), convs)[..., 0]  # (N, P, 1) -> (N, P)
+        return model.trunk(feature, self._conditioning(), convs)  # (N, P)
 
 
 WaveNet.state_class = WaveNetState

@@ -8,8 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .pointwise import single_output
-
 __all__ = ["CausalConv1d", "ConvQueue", "shift_right"]
 
 
@@ -64,8 +62,8 @@ class CausalConv1d(nn.Conv1d):
         return y if self.bias is None else y + self.bias.unsqueeze(-1)
 
     def step(self, window: torch.Tensor) -> torch.Tensor:
-        """One output ``(N, C_out, 1)`` from its taps ``window (N, C_in, k)`` (oldest first)."""
-        return single_output(self.weight, self.bias, window)
+        """One output ``(N, C_out)`` from its taps ``window (N, C_in, k)`` (oldest first)."""
+        return F.linear(window.flatten(1), self.weight.flatten(1), self.bias)  # (N, C_in * k) -> (N, C_out)
 
 
 class ConvQueue:
@@ -79,7 +77,7 @@ class ConvQueue:
     for the convolution in a block's ``forward``, which makes that ``forward``
     the block's one-step method.
 
-    :param initial: ``(N, C, 1)`` value of the inputs before the start (zeros, as the
+    :param initial: ``(N, C)`` value of the inputs before the start (zeros, as the
         padding of :meth:`CausalConv1d.forward`).
 
     References:
@@ -99,13 +97,13 @@ class ConvQueue:
 
     def window(self, current: torch.Tensor) -> torch.Tensor:
         """The ``k`` inputs read at time ``t`` as ``(N, C, k)``, oldest first: ``t - d (k-1), ..., t - d``,
-        then ``current (N, C, 1)`` (the input of :meth:`CausalConv1d.step`)."""
+        then ``current (N, C)`` (the input of :meth:`CausalConv1d.step`)."""
         size = len(self._ring)
         taps = [self._ring[(self._oldest + j * self.dilation) % size] for j in range(self.kernel_size - 1)]
-        return torch.cat([*taps, current], dim=-1) if taps else current
+        return torch.stack([*taps, current], dim=-1)
 
     def push(self, current: torch.Tensor) -> None:
-        """Enqueue the input ``(N, C, 1)`` of time ``t`` and drop the one of ``t - d (k - 1)``."""
+        """Enqueue the input ``(N, C)`` of time ``t`` and drop the one of ``t - d (k - 1)``."""
         if self._ring:
             self._ring[self._oldest] = current
             self._oldest = (self._oldest + 1) % len(self._ring)
@@ -116,16 +114,16 @@ class ConvQueue:
         if size == 0:
             return
         history = F.pad(history, (max(size - history.shape[-1], 0), 0))[..., -size:]  # (N, C, size)
-        self._ring = list(history.split(1, dim=-1))
+        self._ring = list(history.unbind(-1))
         self._oldest = 0
 
     def feed(self, conv: CausalConv1d) -> Callable[[torch.Tensor], torch.Tensor]:
-        """``conv`` at the next step, as a function of its input there ``(N, C, 1)``: reads the taps, pushes it."""
+        """``conv`` at the next step, as a function of its input there ``(N, C)``: reads the taps, pushes it."""
 
         def run(current: torch.Tensor) -> torch.Tensor:
             window = self.window(current)
             self.push(current)
-            return conv.step(window)  # (N, C_out, 1)
+            return conv.step(window)  # (N, C_out)
 
         return run
 

@@ -44,8 +44,10 @@ class GridCache:
         if keep < 1:
             raise ValueError(f"keep: expected an int >= 1, got {keep!r}")
         self.zero, self.height, self.width, self.keep = zero, height, width, keep
+        self._zero_position = zero[:, :, 0, 0]  # (N, F)
         self._rows: dict[int, torch.Tensor] = {}  # whole rows (N, F, 1, W)
-        self._cells: dict[int, dict[int, torch.Tensor]] = {}  # rows written by position: column -> (N, F, 1, 1)
+        self._cells: dict[int, dict[int, torch.Tensor]] = {}  # rows written by position: column -> (N, F)
+        self._row_terms: dict[int, tuple[int, torch.Tensor]] = {}  # id(layer) -> (row, a term of that row)
 
     def _open_row(self, r: int) -> None:
         if r in self._rows or r in self._cells:
@@ -55,16 +57,22 @@ class GridCache:
                 del store[old]
 
     def put(self, value: torch.Tensor, r: int, c: int | None = None) -> None:
-        """Write ``value (N, F, h, W)`` as rows ``r ..`` (``c`` None), or ``(N, F, h, w)`` from ``(r, c)`` on."""
+        """Write ``value (N, F, h, W)`` as rows ``r ..`` (``c`` None), or ``(N, F, h, w)`` from ``(r, c)`` on;
+        a 2-d ``value (N, F)`` is the one position ``(r, c)``."""
+        if value.dim() == 2:
+            self._open_row(r)
+            self._rows.pop(r, None)  # a row assembled from positions is rebuilt on the next read
+            self._cells.setdefault(r, {})[c] = value  # type: ignore[index]
+            return
         for dr in range(value.shape[2]):
             self._open_row(r + dr)
             if c is None:
                 self._rows[r + dr] = value[:, :, dr : dr + 1]
-            else:
-                self._rows.pop(r + dr, None)  # a row assembled from positions is rebuilt on the next read
-                cells = self._cells.setdefault(r + dr, {})
-                for dc in range(value.shape[3]):
-                    cells[c + dc] = value[:, :, dr : dr + 1, dc : dc + 1]
+                continue
+            self._rows.pop(r + dr, None)
+            cells = self._cells.setdefault(r + dr, {})
+            for dc in range(value.shape[3]):
+                cells[c + dc] = value[:, :, dr, dc]
 
     def row(self, r: int) -> torch.Tensor:
         """Row ``r`` ``(N, F, 1, W)`` (complete), zeros outside the image."""
@@ -74,7 +82,7 @@ class GridCache:
             cells = self._cells.get(r, {})
             if len(cells) < self.width:
                 raise self._missing(r, next(c for c in range(self.width) if c not in cells))
-            self._rows[r] = torch.cat([cells[c] for c in range(self.width)], dim=-1)
+            self._rows[r] = torch.stack([cells[c] for c in range(self.width)], dim=-1)[:, :, None]
         return self._rows[r]
 
     def _missing(self, r: int, c: int | None = None) -> KeyError:
@@ -85,15 +93,19 @@ class GridCache:
         )
 
     def at(self, r: int, c: int) -> torch.Tensor:
-        """Position ``(r, c)`` as ``(N, F, 1, 1)``, zeros outside the image."""
+        """Position ``(r, c)`` as ``(N, F)``, zeros outside the image."""
         if r < 0 or r >= self.height or c < 0 or c >= self.width:
-            return self.zero
+            return self._zero_position
         cells = self._cells.get(r)
         if cells is not None and c in cells:
             return cells[c]
         if r in self._rows:
-            return self._rows[r][..., c : c + 1]
+            return self._rows[r][:, :, 0, c]
         raise self._missing(r, c)
+
+    def taps(self, r: int, first: int, last: int) -> list[torch.Tensor]:
+        """Positions ``(r, first) .. (r, last)`` of one row, each ``(N, F)``, zeros outside the image."""
+        return [self.at(r, c) for c in range(first, last + 1)]
 
     def window(
         self, top: int, left: int, height: int, width: int, until: tuple[int, int] | None = None
@@ -110,14 +122,26 @@ class GridCache:
             if r < 0 or r >= self.height or (until is not None and r > until[0]):
                 rows.append(self.zero.expand(-1, -1, -1, width))
             elif until is not None and r == until[0]:  # the current row: position by position
-                cells = [self.at(r, c) if c <= until[1] else self.zero for c in range(left, left + width)]
-                rows.append(torch.cat(cells, dim=-1) if width > 1 else cells[0])
+                last = min(left + width - 1, until[1])
+                cells = self.taps(r, left, last) + [self._zero_position] * (left + width - 1 - last)
+                rows.append(torch.stack(cells, dim=-1)[:, :, None])
             else:
                 full = self.row(r)  # (N, F, 1, W)
                 inside = full[..., max(left, 0) : max(min(left + width, self.width), 0)]
                 pad = (max(-left, 0), max(left + width - self.width, 0))
                 rows.append(torch.nn.functional.pad(inside, pad) if any(pad) else inside)
         return torch.cat(rows, dim=2) if height > 1 else rows[0]
+
+    def row_term(self, layer: object, r: int) -> torch.Tensor | None:
+        """The term of ``layer`` for row ``r`` stored by :meth:`set_row_term`, or None."""
+        memo = self._row_terms.get(id(layer))
+        return memo[1] if memo is not None and memo[0] == r else None
+
+    def set_row_term(self, layer: object, r: int, term: torch.Tensor) -> torch.Tensor:
+        """Keep a term of ``layer`` for row ``r`` that depends only on complete rows of this grid (the part
+        of a masked convolution from the rows above), so that it is computed once per row; returns it."""
+        self._row_terms[id(layer)] = (r, term)
+        return term
 
     def feed(self, layer: RasterLayer, r: int, c: int | None = None) -> Callable[[torch.Tensor | None], torch.Tensor]:
         """``layer`` at row ``r`` (position ``(r, c)``) as a function of its input there.

@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from .grid_cache import GridCache
-from .pointwise import single_output
 
 __all__ = ["MaskedConv2d", "channel_groups", "conv_mask"]
 
@@ -134,6 +133,7 @@ class MaskedConv2d(nn.Conv2d):
             )
         self.center = center if center is not None else (kh // 2, kw // 2)
         self.mask_type = mask_type
+        self._memo: tuple[tuple[int, ...], tuple[torch.Tensor | None, torch.Tensor]] | None = None  # _step_weights
         self.register_buffer("mask", conv_mask(out_groups, in_groups, (kh, kw), mask_type, self.center))
         ch, cw = self.center
         self._padding = (cw, kw - 1 - cw, ch, kh - 1 - ch)  # left, right, top, bottom
@@ -143,22 +143,62 @@ class MaskedConv2d(nn.Conv2d):
         return self.weight * self.mask
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # (N, in, H, W) -> (N, out, H, W)
-        if self.kernel_size == (1, 1) and x.shape[-2:].numel() == 1:
-            return single_output(self.masked_weight(), self.bias, x)  # one position (a generation step)
+        """``(N, in, H, W)`` to ``(N, out, H, W)``; a 1x1 convolution also takes one position ``(N, in)``."""
+        if x.dim() == 2:  # one position of a generation step: a matrix product
+            if self.kernel_size != (1, 1):
+                raise ValueError(f"x: a {self.kernel_size} kernel needs its window (see at), got one position")
+            return F.linear(x, self._step_weights()[1], self._parameters["bias"])
         return F.conv2d(F.pad(x, self._padding), self.masked_weight(), self.bias)
 
     def at(self, grid: GridCache, r: int, c: int | None = None) -> torch.Tensor:
-        """:meth:`forward` at position ``(r, c)`` ``(N, out, 1, 1)``, from the window of ``grid`` it sees.
+        r""":meth:`forward` at position ``(r, c)``, ``(N, out)``, from the window of ``grid`` it sees.
 
-        The window is read up to the centre tap (the position itself); the taps
-        after it are masked, so they are read as zeros and never looked up.
+        The taps after the centre are masked, so the output splits into the rows
+        above the centre, computed once per row for the whole row (one
+        convolution, kept by the grid), and the centre row up to the centre, one
+        small matrix product per position (Ramachandran et al. 2017):
+
+        .. math::
+            y_{i,j} = \underbrace{\textstyle\sum_{u < c_h} W_u * x_{i-c_h+u}}_{\text{rows above}}
+            + \underbrace{\textstyle\sum_{v \le c_w} W_{c_h, v}\, x_{i,\, j - c_w + v}}_{\text{this row}} + b
         """
         if c is None:
             raise ValueError(f"c: a masked convolution runs one position at a time, got row {r} without a column")
-        (kh, kw), (ch, cw) = self.kernel_size, self.center
-        window = grid.window(r - ch, c - cw, kh, kw, until=(r, c))  # (N, in, kh, kw)
-        return single_output(self.masked_weight(), self.bias, window)
+        ch, cw = self.center
+        above, row = self._step_weights()
+        taps = grid.taps(r, c - cw, c)  # cw + 1 positions (N, in), up to the centre
+        y = F.linear(torch.cat(taps, dim=1) if cw else taps[0], row, self._parameters["bias"])  # (N, out)
+        if above is None:
+            return y
+        terms = grid.row_term(self, r)  # (N, out, W), once per row
+        if terms is None:
+            window = grid.window(r - ch, -cw, ch, grid.width + self.kernel_size[1] - 1)  # (N, in, ch, W + kw - 1)
+            terms = grid.set_row_term(self, r, F.conv2d(window, above)[:, :, 0])
+        return y + terms[:, :, c]
+
+    def _step_weights(self) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """The masked kernel split for :meth:`at`: rows above the centre ``(out, in, ch, kw)`` (None if
+        ``ch = 0``) and the centre row up to the centre as a matrix ``(out, (cw + 1) * in)``, tap-major.
+
+        Without autograd (sampling, evaluation) they are computed once and reused
+        while neither the weight nor the mask changes (same storage, same version
+        counter): a generation step runs a layer on one position, where slicing
+        the kernel would cost as much as the layer. With autograd they are always
+        computed anew (a kept tensor must never be saved for backward).
+        """
+        weight, mask = self._parameters["weight"], self._buffers["mask"]  # (skips nn.Module.__getattr__)
+        assert weight is not None and mask is not None
+        if torch.is_grad_enabled():
+            return self._split(weight * mask)
+        key = (weight.data_ptr(), weight._version, mask.data_ptr(), mask._version)
+        if self._memo is None or self._memo[0] != key:
+            self._memo = (key, self._split(weight * mask))
+        return self._memo[1]
+
+    def _split(self, weight: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        ch, cw = self.center
+        above = weight[:, :, :ch].contiguous() if ch else None
+        return above, weight[:, :, ch, : cw + 1].transpose(1, 2).flatten(1)  # tap-major, as the taps concatenated
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, mask_type={self.mask_type!r}, center={self.center}"
