@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Any
 
 import torch
 from pyro.distributions.conditional import ConditionalDistribution
 from torch import nn
 
+from .config import Registry, record_arguments, recorded_config
 from .heads import Head
 from .layout import StepLayout
 from .sampling import IncrementalState, NaiveState
@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 
 __all__ = ["MODEL_REGISTRY", "AutoregressiveModel"]
 
-#: model classes by name, for :func:`pyro_autoregressive.load` (nothing is executed from a file)
-MODEL_REGISTRY: dict[str, type[AutoregressiveModel]] = {}
+#: model classes by :func:`~pyro_autoregressive.config.registry_name`, for :func:`pyro_autoregressive.load`
+#: (nothing is executed from a file)
+MODEL_REGISTRY: Registry[AutoregressiveModel] = Registry("model")
 
 
 class AutoregressiveModel(nn.Module, ConditionalDistribution):
@@ -48,9 +49,12 @@ class AutoregressiveModel(nn.Module, ConditionalDistribution):
     #: the incremental state that :meth:`incremental_state` builds (no cache: the full network per step)
     state_class: type[IncrementalState] = NaiveState
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, abstract: bool = False, **kwargs: Any) -> None:
+        """Record every subclass's constructor arguments; register it for ``load`` unless ``abstract=True``."""
         super().__init_subclass__(**kwargs)
-        MODEL_REGISTRY[cls.__name__] = cls
+        record_arguments(cls)
+        if not abstract:
+            MODEL_REGISTRY.add(cls)
 
     def __init__(self, head: Head, *, context_size: int = 0, local_context_channels: int = 0) -> None:
         super().__init__()
@@ -62,7 +66,6 @@ class AutoregressiveModel(nn.Module, ConditionalDistribution):
         self.head = head
         self.context_size = context_size
         self.local_context_channels = local_context_channels
-        self._config: dict[str, Any] = {}
 
     # -- to be provided by subclasses ---------------------------------------------------------
 
@@ -136,13 +139,10 @@ class AutoregressiveModel(nn.Module, ConditionalDistribution):
     def config(self) -> dict[str, Any]:
         """Constructor arguments (JSON-serialisable), as saved by :func:`pyro_autoregressive.save`.
 
-        Subclasses fill ``self._config`` with their keyword arguments; the head is
-        added as its own config when the constructor takes a ``head``.
+        Recorded generically from the constructor call (the head as its own
+        config), so no argument can be left out of a saved file.
         """
-        config = {"type": type(self).__name__, **self._config}
-        if "head" in inspect.signature(type(self).__init__).parameters:
-            config["head"] = self.head.config()
-        return config
+        return recorded_config(self)
 
 
 def _first_parameter(module: nn.Module) -> torch.Tensor:

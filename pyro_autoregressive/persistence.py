@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_file, save_model
 
 from .heads import head_from_config
 from .model import MODEL_REGISTRY, AutoregressiveModel
@@ -23,7 +23,9 @@ def save(model: AutoregressiveModel, path: str | Path) -> Path:
     """Write ``model`` to the directory ``path``: ``config.json`` and ``model.safetensors``.
 
     The config holds the class name and constructor arguments (head included)
-    and the dtype; the weights file holds parameters and buffers. Returns the directory.
+    and the dtype; the weights file holds the parameters and persistent buffers.
+    Causal masks are not saved: they are derived from the configuration when the
+    model is built, so a file cannot change what a model may see. Returns the directory.
     """
     if not isinstance(model, AutoregressiveModel):
         raise TypeError(f"model: expected an AutoregressiveModel, got {type(model).__name__}")
@@ -44,12 +46,20 @@ def load(path: str | Path, map_location: str | torch.device | None = None) -> Au
     config: dict[str, Any] = json.loads((path / CONFIG_NAME).read_text())
     config.pop("format_version", None)
     dtype = getattr(torch, config.pop("dtype", "float32"))
-    name = config.pop("type", None)
-    if name not in MODEL_REGISTRY:
-        raise ValueError(f"{path / CONFIG_NAME}: expected 'type' in {sorted(MODEL_REGISTRY)}, got {name!r}")
+    cls = MODEL_REGISTRY.get(config.pop("type", None), str(path / CONFIG_NAME))
     if "head" in config:
         config["head"] = head_from_config(config["head"])
-    model = MODEL_REGISTRY[name](**config).to(dtype)
+    model = cls(**config).to(dtype)
     device = "cpu" if map_location is None else str(map_location)
-    load_model(model, str(path / WEIGHTS_NAME), device=device)
+    weights = load_file(str(path / WEIGHTS_NAME), device=device)
+    # buffers that are not part of the state dict (the causal masks) are rebuilt from the config: a file's copy is
+    # ignored, whatever it holds (files written before version 0.2 carry them)
+    derived = {name for name, _ in model.named_buffers()} - set(model.state_dict())
+    weights = {name: tensor for name, tensor in weights.items() if name not in derived}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if missing or unexpected:
+        raise ValueError(
+            f"{path / WEIGHTS_NAME}: the weights do not fit the {cls.__name__} of {path / CONFIG_NAME}: "
+            f"missing {sorted(missing)}, unexpected {sorted(unexpected)}"
+        )
     return model.to(device)

@@ -9,9 +9,12 @@ from typing import Any, ClassVar
 import torch
 from torch.distributions import constraints
 
-__all__ = ["Head", "gumbel_argmax", "head_from_config"]
+from ..config import Registry, record_arguments, recorded_config
 
-_REGISTRY: dict[str, type[Head]] = {}
+__all__ = ["HEAD_REGISTRY", "Head", "gumbel_argmax", "head_from_config"]
+
+#: head classes by :func:`~pyro_autoregressive.config.registry_name` (nothing is executed from a file)
+HEAD_REGISTRY: Registry[Head] = Registry("head")
 
 
 class Head(ABC):
@@ -35,9 +38,12 @@ class Head(ABC):
     per_channel_params: ClassVar[bool] = False
     num_classes: int | None = None
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, abstract: bool = False, **kwargs: Any) -> None:
+        """Record every subclass's constructor arguments; register it for ``load`` unless ``abstract=True``."""
         super().__init_subclass__(**kwargs)
-        _REGISTRY[cls.__name__] = cls
+        record_arguments(cls)
+        if not abstract:
+            HEAD_REGISTRY.add(cls)
 
     @abstractmethod
     def num_params(self, channels: int) -> int:
@@ -62,9 +68,9 @@ class Head(ABC):
         (and in ``prefix``, through the channel coupling).
         """
 
-    @abstractmethod
     def config(self) -> dict[str, Any]:
-        """Constructor arguments as a JSON-serialisable dict."""
+        """``{"type": ..., **constructor arguments}``, recorded generically from the constructor call."""
+        return recorded_config(self)
 
     @property
     def element_support(self) -> constraints.Constraint:
@@ -107,10 +113,8 @@ class Head(ABC):
 def head_from_config(config: dict[str, Any]) -> Head:
     """Rebuild a head from :meth:`Head.config` (looked up by name; nothing is executed)."""
     config = dict(config)
-    name = config.pop("type", None)
-    if name not in _REGISTRY:
-        raise ValueError(f"head config: expected 'type' in {sorted(_REGISTRY)}, got {name!r}")
-    return _REGISTRY[name](**config)
+    cls = HEAD_REGISTRY.get(config.pop("type", None), "head config")
+    return cls(**config)
 
 
 def gumbel_argmax(logits: torch.Tensor) -> torch.Tensor:

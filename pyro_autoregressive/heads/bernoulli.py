@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 
@@ -47,6 +45,3 @@ class Bernoulli(Head):
         uniform = torch.rand(logits.shape, dtype=logits.dtype, device=logits.device)
         # u < sigmoid(l)  <=>  log(u) < logsigmoid(l): no overflow for any logit
         return (torch.log(uniform) < F.logsigmoid(logits)).long()
-
-    def config(self) -> dict[str, Any]:
-        return {"type": "Bernoulli"}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 
@@ -57,6 +55,3 @@ class Categorical(Head):
         self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0
     ) -> torch.Tensor:
         return gumbel_argmax(self._logits(params)[..., prefix.shape[-1], :] / temperature)
-
-    def config(self) -> dict[str, Any]:
-        return {"type": "Categorical", "num_classes": self.num_classes}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 
@@ -79,10 +77,3 @@ class DiscretizedLogisticMixture(CoupledMixture):
         # the bin whose interval [centre - h, centre + h) holds the draw; edges are open-ended
         level = torch.round((real + 1.0) * (0.5 * (self.num_classes - 1)))
         return level.clamp(0, self.num_classes - 1).long()
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "type": "DiscretizedLogisticMixture",
-            "num_components": self.num_components,
-            "num_classes": self.num_classes,
-        }

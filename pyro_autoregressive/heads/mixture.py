@@ -21,7 +21,7 @@ class MixtureParams(NamedTuple):
     coef: torch.Tensor  # (*N, C*(C-1)/2, M), pairs (c, c') with c' < c in row-major order
 
 
-class CoupledMixture(Head):
+class CoupledMixture(Head, abstract=True):
     r"""A mixture of ``M`` components over the ``C`` channels of a step.
 
     Within component ``m`` the channels are drawn one after the other, the

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from .normal_mixture import NormalMixture
 
 __all__ = ["Normal"]
@@ -22,6 +20,3 @@ class Normal(NormalMixture):
 
     def __init__(self) -> None:
         super().__init__(num_components=1)
-
-    def config(self) -> dict[str, Any]:
-        return {"type": "Normal"}

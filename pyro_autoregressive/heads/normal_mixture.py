@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 
@@ -40,6 +39,3 @@ class NormalMixture(CoupledMixture):
     def _component_sample(self, loc: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
         noise = torch.randn(loc.shape, dtype=loc.dtype, device=loc.device)
         return loc + torch.exp(log_scale) * noise
-
-    def config(self) -> dict[str, Any]:
-        return {"type": "NormalMixture", "num_components": self.num_components}

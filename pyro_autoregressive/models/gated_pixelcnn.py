@@ -106,15 +106,6 @@ class GatedPixelCNN(AutoregressiveModel):
         check_odd("kernel_size", kernel_size)
         check_odd("first_kernel_size", first_kernel_size, minimum=3)
         self.couples_channels, groups = channel_masking(head, channels, hidden_channels)
-        self._config = {
-            "image_shape": list(self.image_shape),
-            "hidden_channels": hidden_channels,
-            "num_layers": num_layers,
-            "context_size": context_size,
-            "local_context_channels": local_context_channels,
-            "kernel_size": kernel_size,
-            "first_kernel_size": first_kernel_size,
-        }
         self.hidden_channels, self.num_layers = hidden_channels, num_layers
         hid = hidden_channels
         num_features = channels  # embed: one feature per value

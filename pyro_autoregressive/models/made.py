@@ -81,14 +81,8 @@ class MADE(AutoregressiveModel):
         hidden_sizes = tuple(int(h) for h in hidden_sizes)
         self.event_size = event_size
         self.order = order
+        self._resolved_arguments = {"order": order}  # a "random" order is saved as the permutation drawn
         self.one_hot = one_hot
-        self._config = {
-            "event_size": event_size,
-            "hidden_sizes": list(hidden_sizes),
-            "context_size": context_size,
-            "order": order,
-            "one_hot": one_hot,
-        }
 
         num_features = head.num_classes if one_hot else 1
         num_params = head.num_params(1)

@@ -122,15 +122,6 @@ class PixelCNN(AutoregressiveModel):
         check_odd("kernel_size", kernel_size)
         check_odd("first_kernel_size", first_kernel_size)
         self.couples_channels, groups = channel_masking(head, channels, hidden_channels)
-        self._config = {
-            "image_shape": list(self.image_shape),
-            "hidden_channels": hidden_channels,
-            "num_layers": num_layers,
-            "context_size": context_size,
-            "local_context_channels": local_context_channels,
-            "kernel_size": kernel_size,
-            "first_kernel_size": first_kernel_size,
-        }
         self.hidden_channels = hidden_channels
         num_features = channels * self._features_per_value()
         self.conv_in = MaskedConv2d(num_features, hidden_channels, first_kernel_size, "A", groups)

@@ -112,17 +112,6 @@ class PixelCNNPlusPlus(AutoregressiveModel):
                 f"image_shape: expected H and W divisible by 2 ** (num_hierarchies - 1) = {factor}, "
                 f"got {tuple(image_shape)}"
             )
-        self._config = {
-            "image_shape": list(self.image_shape),
-            "num_components": num_components,
-            "num_classes": num_classes,
-            "hidden_channels": hidden_channels,
-            "num_resnet": num_resnet,
-            "num_hierarchies": num_hierarchies,
-            "dropout": float(dropout),
-            "context_size": context_size,
-            "local_context_channels": local_context_channels,
-        }
         self.hidden_channels, self.num_resnet, self.num_hierarchies = hid, num_resnet, num_hierarchies
         inputs = channels + 1  # the values and a channel of ones (marks the zero padding)
         self.u_init = ShiftedConv2d(inputs, hid, (2, 3), right=False)

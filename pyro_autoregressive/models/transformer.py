@@ -138,18 +138,6 @@ class Transformer(AutoregressiveModel):
         self.max_length = max_length
         self.channels = channels
         self.d_model = d_model
-        self._config = {
-            "max_length": max_length,
-            "d_model": d_model,
-            "num_heads": num_heads,
-            "num_layers": num_layers,
-            "context_size": context_size,
-            "image_shape": None if self.image_shape is None else list(self.image_shape),
-            "dropout": dropout,
-            "local_context_channels": local_context_channels,
-            "mlp_ratio": mlp_ratio,
-            "coupling_hidden": coupling_hidden,
-        }
 
         self.num_features = head.num_classes if head.is_discrete else 1  # F per channel
         assert self.num_features is not None

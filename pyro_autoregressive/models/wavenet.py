@@ -150,18 +150,6 @@ class WaveNet(AutoregressiveModel):
         if one_hot and not head.is_discrete:
             raise ValueError(f"one_hot: needs a discrete head, got {head!r}")
         self.one_hot = bool(one_hot)
-        self._config = {
-            "length": length,
-            "residual_channels": residual_channels,
-            "skip_channels": skip_channels,
-            "num_layers": num_layers,
-            "num_stacks": num_stacks,
-            "kernel_size": kernel_size,
-            "context_size": context_size,
-            "local_context_channels": local_context_channels,
-            "hop_length": hop_length,
-            "one_hot": self.one_hot,
-        }
 
         features = head.num_classes if one_hot else 1
         assert features is not None

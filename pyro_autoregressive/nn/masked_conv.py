@@ -134,7 +134,9 @@ class MaskedConv2d(nn.Conv2d):
         self.center = center if center is not None else (kh // 2, kw // 2)
         self.mask_type = mask_type
         self._memo: tuple[tuple[int, ...], tuple[torch.Tensor | None, torch.Tensor]] | None = None  # _step_weights
-        self.register_buffer("mask", conv_mask(out_groups, in_groups, (kh, kw), mask_type, self.center))
+        # derived from the configuration at construction, never saved or loaded (see pyro_autoregressive.save)
+        mask = conv_mask(out_groups, in_groups, (kh, kw), mask_type, self.center)
+        self.register_buffer("mask", mask, persistent=False)
         ch, cw = self.center
         self._padding = (cw, kw - 1 - cw, ch, kh - 1 - ch)  # left, right, top, bottom
 

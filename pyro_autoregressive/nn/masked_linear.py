@@ -20,7 +20,8 @@ class MaskedLinear(nn.Linear):
     def __init__(self, mask: torch.Tensor, bias: bool = True) -> None:
         out_features, in_features = mask.shape
         super().__init__(in_features, out_features, bias=bias)
-        self.register_buffer("mask", mask.to(self.weight.dtype))
+        # derived from the configuration at construction, never saved or loaded (see pyro_autoregressive.save)
+        self.register_buffer("mask", mask.to(self.weight.dtype), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.weight * self.mask, self.bias)
