@@ -8,6 +8,7 @@ import torch
 from pyro.distributions.conditional import ConditionalDistribution
 from torch import nn
 
+from .checks import check_int
 from .config import Registry, record_arguments, recorded_config
 from .heads import Head
 from .layout import StepLayout
@@ -60,12 +61,9 @@ class AutoregressiveModel(nn.Module, ConditionalDistribution):
         super().__init__()
         if not isinstance(head, Head):
             raise TypeError(f"head: expected a pyro_autoregressive.heads.Head, got {type(head).__name__}")
-        for name, size in (("context_size", context_size), ("local_context_channels", local_context_channels)):
-            if not isinstance(size, int) or size < 0:
-                raise ValueError(f"{name}: expected an int >= 0, got {size!r}")
         self.head = head
-        self.context_size = context_size
-        self.local_context_channels = local_context_channels
+        self.context_size = check_int("context_size", context_size, 0)
+        self.local_context_channels = check_int("local_context_channels", local_context_channels, 0)
 
     # -- to be provided by subclasses ---------------------------------------------------------
 

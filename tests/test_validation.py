@@ -225,3 +225,74 @@ def test_weights_that_do_not_fit_the_config_are_a_clear_error(tmp_path):
     save_file({k: v for k, v in weights.items() if k != "direct.weight"}, path / "model.safetensors")
     with pytest.raises(ValueError, match=r"do not fit the MADE .*missing \['direct.weight'\]"):
         par.load(path)
+
+
+_INT_ARGUMENTS = {
+    "MADE": (
+        lambda **kw: par.MADE(**{"event_size": 3, "head": Categorical(3), "hidden_sizes": (4,), **kw}),
+        ["event_size", "context_size"],
+    ),
+    "PixelCNN": (
+        lambda **kw: par.PixelCNN(
+            **{"image_shape": (1, 3, 3), "head": Categorical(3), "hidden_channels": 4, "num_layers": 1, **kw}
+        ),
+        ["hidden_channels", "num_layers", "kernel_size", "context_size", "local_context_channels"],
+    ),
+    "GatedPixelCNN": (
+        lambda **kw: par.GatedPixelCNN(
+            **{"image_shape": (1, 3, 3), "head": Categorical(3), "hidden_channels": 4, "num_layers": 1, **kw}
+        ),
+        ["hidden_channels", "num_layers", "kernel_size", "first_kernel_size"],
+    ),
+    "PixelCNNPlusPlus": (
+        lambda **kw: par.PixelCNNPlusPlus(
+            **{
+                "image_shape": (1, 2, 2),
+                "num_components": 1,
+                "num_classes": 4,
+                "hidden_channels": 2,
+                "num_resnet": 1,
+                "num_hierarchies": 1,
+                **kw,
+            }
+        ),
+        ["num_components", "num_classes", "hidden_channels", "num_resnet", "num_hierarchies"],
+    ),
+    "WaveNet": (
+        lambda **kw: par.WaveNet(
+            **{
+                "head": Categorical(3),
+                "length": 4,
+                "residual_channels": 2,
+                "skip_channels": 2,
+                "num_layers": 1,
+                "num_stacks": 1,
+                **kw,
+            }
+        ),
+        ["length", "residual_channels", "skip_channels", "num_layers", "num_stacks", "kernel_size", "hop_length"],
+    ),
+    "Transformer": (
+        lambda **kw: par.Transformer(
+            **{"head": Categorical(3), "max_length": 4, "d_model": 8, "num_heads": 2, "num_layers": 1, **kw}
+        ),
+        ["max_length", "d_model", "num_heads", "num_layers", "mlp_ratio", "coupling_hidden"],
+    ),
+}
+
+
+@pytest.mark.parametrize("family", list(_INT_ARGUMENTS))
+def test_int_arguments_are_checked_alike(family):
+    """A bool or a float is a TypeError, a NumPy integer is an int, an out-of-range value a ValueError."""
+    import numpy as np
+
+    build, names = _INT_ARGUMENTS[family]
+    for name in names:
+        for bad in (True, 2.0, "2"):
+            with pytest.raises(TypeError, match=rf"^{name}: expected an int"):
+                build(**{name: bad})
+        with pytest.raises(ValueError, match=rf"^{name}: expected"):
+            build(**{name: -1})
+    good = {name: np.int64(value) for name, value in build().config().items() if name in names}
+    model = build(**good)
+    assert all(type(v) is int for k, v in model.config().items() if k in names)

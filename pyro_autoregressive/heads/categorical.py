@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..checks import check_int
 from .base import Head, gumbel_argmax
 
 __all__ = ["Categorical"]
@@ -35,9 +36,7 @@ class Categorical(Head):
     per_channel_params = True
 
     def __init__(self, num_classes: int) -> None:
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes: expected an int >= 2, got {num_classes!r}")
-        self.num_classes = num_classes
+        self.num_classes = check_int("num_classes", num_classes, 2)
 
     def num_params(self, channels: int) -> int:
         return channels * self.num_classes

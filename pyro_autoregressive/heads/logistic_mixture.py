@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..checks import check_int
 from .base import log1mexp
 from .mixture import CoupledMixture
 
@@ -43,9 +44,7 @@ class DiscretizedLogisticMixture(CoupledMixture):
 
     def __init__(self, num_components: int, num_classes: int = 256) -> None:
         super().__init__(num_components)
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes: expected an int >= 2, got {num_classes!r}")
-        self.num_classes = num_classes
+        self.num_classes = check_int("num_classes", num_classes, 2)
 
     @property
     def _has_weights(self) -> bool:

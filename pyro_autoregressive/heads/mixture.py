@@ -9,6 +9,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from ..checks import check_int
 from .base import Head, gumbel_argmax
 
 __all__ = ["CoupledMixture"]
@@ -49,9 +50,7 @@ class CoupledMixture(Head, abstract=True):
     num_components: int
 
     def __init__(self, num_components: int) -> None:
-        if not isinstance(num_components, int) or num_components < 1:
-            raise ValueError(f"num_components: expected an int >= 1, got {num_components!r}")
-        self.num_components = num_components
+        self.num_components = check_int("num_components", num_components, 1)
 
     @property
     def _has_weights(self) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from ..checks import check_image_shape, check_int, check_odd
 from ..heads import Head
 from ..layout import StepLayout
 from ..model import AutoregressiveModel
@@ -18,9 +19,6 @@ from .shared import (
     at_position,
     at_row,
     channel_masking,
-    check_image_shape,
-    check_odd,
-    check_positive,
     feature_map,
     fixed_image_layout,
     pixel_features,
@@ -101,10 +99,10 @@ class GatedPixelCNN(AutoregressiveModel):
     ) -> None:
         super().__init__(head, context_size=context_size, local_context_channels=local_context_channels)
         channels, _, _ = self.image_shape = check_image_shape(image_shape)
-        check_positive("hidden_channels", hidden_channels)
-        check_positive("num_layers", num_layers)
-        check_odd("kernel_size", kernel_size)
-        check_odd("first_kernel_size", first_kernel_size, minimum=3)
+        hidden_channels = check_int("hidden_channels", hidden_channels, 1)
+        num_layers = check_int("num_layers", num_layers, 1)
+        kernel_size = check_odd("kernel_size", kernel_size)
+        first_kernel_size = check_odd("first_kernel_size", first_kernel_size, minimum=3)
         self.couples_channels, groups = channel_masking(head, channels, hidden_channels)
         self.hidden_channels, self.num_layers = hidden_channels, num_layers
         hid = hidden_channels

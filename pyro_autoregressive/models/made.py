@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import check_bool, check_int
 from ..heads import Head
 from ..layout import PermutedLayout, StepLayout
 from ..model import AutoregressiveModel
@@ -65,8 +66,11 @@ class MADE(AutoregressiveModel):
         one_hot: bool = False,
     ) -> None:
         super().__init__(head, context_size=context_size)
-        if not isinstance(event_size, int) or event_size < 1:
-            raise ValueError(f"event_size: expected an int >= 1, got {event_size!r}")
+        event_size = check_int("event_size", event_size, 1)
+        one_hot = check_bool("one_hot", one_hot)
+        if isinstance(hidden_sizes, (str, bytes)) or not isinstance(hidden_sizes, Sequence):
+            raise TypeError(f"hidden_sizes: expected a sequence of ints >= 1, got {type(hidden_sizes).__name__}")
+        hidden_sizes = tuple(check_int(f"hidden_sizes[{k}]", h, 1) for k, h in enumerate(hidden_sizes))
         if one_hot and not head.is_discrete:
             raise ValueError(f"one_hot: needs a discrete head, got {head!r}")
         if order is None:
@@ -75,10 +79,9 @@ class MADE(AutoregressiveModel):
             if order != "random":
                 raise ValueError(f"order: expected None, a permutation or 'random', got {order!r}")
             order = torch.randperm(event_size).tolist()
-        order = [int(i) for i in order]
+        order = [check_int(f"order[{k}]", i) for k, i in enumerate(order)]
         if sorted(order) != list(range(event_size)):
             raise ValueError(f"order: expected a permutation of 0..{event_size - 1}, got {order}")
-        hidden_sizes = tuple(int(h) for h in hidden_sizes)
         self.event_size = event_size
         self.order = order
         self._resolved_arguments = {"order": order}  # a "random" order is saved as the permutation drawn

@@ -8,6 +8,7 @@ from functools import partial
 import torch
 from torch import nn
 
+from ..checks import check_image_shape, check_int, check_odd
 from ..heads import Head
 from ..layout import StepLayout
 from ..model import AutoregressiveModel
@@ -17,9 +18,6 @@ from ..sampling import RasterState
 from .shared import (
     at_position,
     channel_masking,
-    check_image_shape,
-    check_odd,
-    check_positive,
     feature_map,
     fixed_image_layout,
     pixel_features,
@@ -117,10 +115,10 @@ class PixelCNN(AutoregressiveModel):
     ) -> None:
         super().__init__(head, context_size=context_size, local_context_channels=local_context_channels)
         channels, _, _ = self.image_shape = check_image_shape(image_shape)
-        check_positive("hidden_channels", hidden_channels)
-        check_positive("num_layers", num_layers, minimum=0)
-        check_odd("kernel_size", kernel_size)
-        check_odd("first_kernel_size", first_kernel_size)
+        hidden_channels = check_int("hidden_channels", hidden_channels, 1)
+        num_layers = check_int("num_layers", num_layers, 0)
+        kernel_size = check_odd("kernel_size", kernel_size)
+        first_kernel_size = check_odd("first_kernel_size", first_kernel_size)
         self.couples_channels, groups = channel_masking(head, channels, hidden_channels)
         self.hidden_channels = hidden_channels
         num_features = channels * self._features_per_value()

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import check_fraction, check_image_shape, check_int
 from ..heads import DiscretizedLogisticMixture
 from ..layout import StepLayout
 from ..model import AutoregressiveModel
@@ -22,7 +23,7 @@ from ..nn.shifted_conv import (
     right_shift,
 )
 from ..sampling import IncrementalState
-from .shared import check_image_shape, check_positive, feature_map, fixed_image_layout, pixel_features
+from .shared import feature_map, fixed_image_layout, pixel_features
 
 __all__ = ["PixelCNNPlusPlus", "PixelCNNPlusPlusState", "concat_elu"]
 
@@ -101,11 +102,10 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         head = DiscretizedLogisticMixture(num_components, num_classes)
         super().__init__(head, context_size=context_size, local_context_channels=local_context_channels)
         channels, height, width = self.image_shape = check_image_shape(image_shape)
-        hid = check_positive("hidden_channels", hidden_channels)
-        check_positive("num_resnet", num_resnet)
-        check_positive("num_hierarchies", num_hierarchies)
-        if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout: expected a float in [0, 1), got {dropout!r}")
+        hid = hidden_channels = check_int("hidden_channels", hidden_channels, 1)
+        num_resnet = check_int("num_resnet", num_resnet, 1)
+        num_hierarchies = check_int("num_hierarchies", num_hierarchies, 1)
+        dropout = check_fraction("dropout", dropout)
         factor = 2 ** (num_hierarchies - 1)
         if height % factor or width % factor:
             raise ValueError(

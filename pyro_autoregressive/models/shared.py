@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -17,21 +16,10 @@ __all__ = [
     "at_position",
     "at_row",
     "channel_masking",
-    "check_image_shape",
-    "check_odd",
-    "check_positive",
     "feature_map",
     "fixed_image_layout",
     "pixel_features",
 ]
-
-
-def check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
-    """``image_shape`` as a ``(C, H, W)`` tuple of positive ints, or a ``ValueError`` naming it."""
-    shape = tuple(image_shape)
-    if len(shape) != 3 or not all(isinstance(s, int) and s >= 1 for s in shape):
-        raise ValueError(f"image_shape: expected (C, H, W) of positive ints, got {shape!r}")
-    return shape  # type: ignore[return-value]
 
 
 def fixed_image_layout(model: AutoregressiveModel, length: int | None) -> ImageLayout:
@@ -39,19 +27,6 @@ def fixed_image_layout(model: AutoregressiveModel, length: int | None) -> ImageL
     if length is not None:
         raise TypeError(f"length: {type(model).__name__} has a fixed image shape {model.image_shape}, got {length}")
     return ImageLayout(model.image_shape)
-
-
-def check_positive(name: str, value: object, minimum: int = 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
-    return value
-
-
-def check_odd(name: str, value: object, minimum: int = 1) -> int:
-    """An odd kernel size ``>= minimum`` (so that the kernel has a centre)."""
-    if check_positive(name, value, minimum) % 2 == 0:
-        raise ValueError(f"{name}: expected an odd int{f' >= {minimum}' if minimum > 1 else ''}, got {value}")
-    return value  # type: ignore[return-value]
 
 
 def channel_masking(head: Head, channels: int, hidden_channels: int) -> tuple[bool, int]:

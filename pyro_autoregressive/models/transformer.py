@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import check_fraction, check_image_shape, check_int
 from ..heads import Head
 from ..layout import ImageLayout, SequenceLayout, StepLayout
 from ..model import AutoregressiveModel
@@ -112,27 +113,26 @@ class Transformer(AutoregressiveModel):
                 f"max_length, image_shape: expected exactly one of them, got max_length={max_length!r}, "
                 f"image_shape={image_shape!r}"
             )
-        for name, value in (
-            ("d_model", d_model),
-            ("num_heads", num_heads),
-            ("num_layers", num_layers),
-            ("mlp_ratio", mlp_ratio),
-            ("coupling_hidden", coupling_hidden),
-        ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
+        d_model, num_heads, num_layers, mlp_ratio, coupling_hidden = (
+            check_int(name, value, 1)
+            for name, value in (
+                ("d_model", d_model),
+                ("num_heads", num_heads),
+                ("num_layers", num_layers),
+                ("mlp_ratio", mlp_ratio),
+                ("coupling_hidden", coupling_hidden),
+            )
+        )
         if d_model % num_heads:
             raise ValueError(f"num_heads: expected a divisor of d_model={d_model}, got {num_heads}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout: expected a float in [0, 1), got {dropout!r}")
+        dropout = check_fraction("dropout", dropout)
         self.image_shape: tuple[int, int, int] | None = None
         if image_shape is not None:
-            self.image_shape = tuple(int(s) for s in ImageLayout(image_shape).event_shape)  # type: ignore[assignment]
+            self.image_shape = check_image_shape(image_shape)
             channels = self.image_shape[0]
             self.max_steps = self.image_shape[1] * self.image_shape[2]
         else:
-            if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1:
-                raise ValueError(f"max_length: expected an int >= 1, got {max_length!r}")
+            max_length = check_int("max_length", max_length, 1)
             channels = 1
             self.max_steps = max_length
         self.max_length = max_length

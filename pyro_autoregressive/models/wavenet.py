@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import check_bool, check_int
 from ..heads import Head
 from ..layout import SequenceLayout, StepLayout
 from ..model import AutoregressiveModel
@@ -17,14 +18,6 @@ from ..nn.pointwise import Pointwise1d
 from ..sampling import IncrementalState
 
 __all__ = ["GatedResidualBlock", "WaveNet", "WaveNetState"]
-
-
-def _positive_int(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}: expected an int >= {minimum}, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
-    return value
 
 
 class GatedResidualBlock(nn.Module):
@@ -140,16 +133,16 @@ class WaveNet(AutoregressiveModel):
         one_hot: bool = False,
     ) -> None:
         super().__init__(head, context_size=context_size, local_context_channels=local_context_channels)
-        self.length = _positive_int("length", length)
-        self.residual_channels = _positive_int("residual_channels", residual_channels)
-        self.skip_channels = _positive_int("skip_channels", skip_channels)
-        self.num_layers = _positive_int("num_layers", num_layers)
-        self.num_stacks = _positive_int("num_stacks", num_stacks)
-        self.kernel_size = _positive_int("kernel_size", kernel_size, minimum=2)
-        self.hop_length = _positive_int("hop_length", hop_length)
+        self.length = check_int("length", length, 1)
+        self.residual_channels = check_int("residual_channels", residual_channels, 1)
+        self.skip_channels = check_int("skip_channels", skip_channels, 1)
+        self.num_layers = check_int("num_layers", num_layers, 1)
+        self.num_stacks = check_int("num_stacks", num_stacks, 1)
+        self.kernel_size = check_int("kernel_size", kernel_size, 2)
+        self.hop_length = check_int("hop_length", hop_length, 1)
         if one_hot and not head.is_discrete:
             raise ValueError(f"one_hot: needs a discrete head, got {head!r}")
-        self.one_hot = bool(one_hot)
+        self.one_hot = check_bool("one_hot", one_hot)
 
         features = head.num_classes if one_hot else 1
         assert features is not None
@@ -174,7 +167,7 @@ class WaveNet(AutoregressiveModel):
         return 1 + sum(self.dilations) * (self.kernel_size - 1)
 
     def layout(self, length: int | None = None) -> StepLayout:
-        return SequenceLayout(self.length if length is None else _positive_int("length", length))
+        return SequenceLayout(self.length if length is None else check_int("length", length, 1))
 
     def num_frames(self, length: int) -> int:
         """Local-context frames for ``length`` samples: ``ceil(length / hop_length)``."""
