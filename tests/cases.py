@@ -24,6 +24,8 @@ class Case:
     id: str
     build: Callable[[], par.AutoregressiveModel]
     length: int | None = None  # for sequence models
+    #: parameters that no value of this tiny event can reach (a one-row image has no rows above)
+    unreached: tuple[str, ...] = ()
 
     def model(self) -> par.AutoregressiveModel:
         return self.build()
@@ -32,8 +34,10 @@ class Case:
 CASES: list[Case] = []
 
 
-def register(id: str, build: Callable[[], par.AutoregressiveModel], length: int | None = None) -> None:
-    CASES.append(Case(id, build, length))
+def register(
+    id: str, build: Callable[[], par.AutoregressiveModel], length: int | None = None, unreached: tuple[str, ...] = ()
+) -> None:
+    CASES.append(Case(id, build, length, unreached))
 
 
 def tiny_heads(continuous_ok: bool = True) -> dict[str, Callable[[], par.heads.Head]]:

@@ -28,6 +28,8 @@ for _family, _cls in (("pixelcnn", "PixelCNN"), ("gatedpixelcnn", "GatedPixelCNN
         register(
             f"{_family}-{_name}",
             lambda c=_cls, s=_shape, h=_head: getattr(par, c)(s, h(), hidden_channels=6, num_layers=1),
+            # one row: the first vertical convolution only ever reads the zero padding above the image
+            unreached=("layers.0.v_conv.weight",) if _cls == "GatedPixelCNN" else (),
         )
     register(
         f"{_family}-categorical-context-local",
@@ -44,6 +46,7 @@ for _family, _cls in (("pixelcnn", "PixelCNN"), ("gatedpixelcnn", "GatedPixelCNN
     register(
         f"{_family}-normal-context",
         lambda c=_cls: getattr(par, c)((1, 1, 2), par.heads.Normal(), hidden_channels=4, num_layers=1, context_size=2),
+        unreached=("layers.0.v_conv.weight",) if _cls == "GatedPixelCNN" else (),
     )
 
 # PixelCNN++ builds its own DiscretizedLogisticMixture head
@@ -53,6 +56,17 @@ for _name, _shape, _levels in (("pixelcnnpp-2x2", (1, 2, 2), 2), ("pixelcnnpp-c3
         lambda s=_shape, n=_levels: par.PixelCNNPlusPlus(
             s, num_components=2, num_classes=4, hidden_channels=4, num_resnet=1, num_hierarchies=n
         ),
+        # one row: the u stream (rows above) is shifted out of the image and only padding comes in
+        unreached=(
+            "u_init.weight",
+            "u_init.bias",
+            "ul_init_up.weight",
+            "ul_init_up.bias",
+            "up_u.0.0.conv1.weight",
+            "down_u.0.0.aux.weight",
+        )
+        if _shape[1] == 1
+        else (),
     )
 register(
     "pixelcnnpp-c2-context-local",

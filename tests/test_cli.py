@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from pyro_autoregressive.cli import main
 
 
+@pytest.mark.slow
 def test_train_sample_evaluate(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--epochs", "1", "--hidden", "8", "--out", str(out), "--no-progress"]) == 0
@@ -21,6 +24,7 @@ def test_train_sample_evaluate(tmp_path, capsys):
     assert f"{metrics['test_nll']:.2f}" in printed
 
 
+@pytest.mark.slow
 def test_train_image_models(tmp_path):
     for name in ("gated", "transformer"):
         out = tmp_path / name

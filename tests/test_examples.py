@@ -14,6 +14,8 @@ from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytestmark = pytest.mark.slow  # subprocess runs of the examples: `pytest -m "not slow"` is the fast inner loop
+
 
 def run_example(name: str, *args: str) -> str:
     result = subprocess.run(

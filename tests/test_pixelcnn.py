@@ -305,6 +305,7 @@ def test_couples_channels_only_for_per_channel_heads():
 # -- example and benchmark -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["gated", "pixelcnn", "pixelcnnpp"])
 def test_digits_example_quick(tmp_path, model):
     results = load_script("examples/pixelcnn_digits.py").main(
@@ -317,6 +318,7 @@ def test_digits_example_quick(tmp_path, model):
     assert type(par.load(tmp_path / "model")) is classes[model]
 
 
+@pytest.mark.slow
 def test_benchmark_quick(capsys):
     load_script("benchmarks/bench_pixelcnn.py").main(["--quick"])
     out = capsys.readouterr().out

@@ -163,12 +163,14 @@ def test_image_event_semantics_and_save_load(tmp_path):
     torch.testing.assert_close(e.log_prob(x), d.log_prob(x), rtol=0, atol=0)
 
 
+@pytest.mark.slow
 def test_text_example_quick(tmp_path):
     results = load_script("examples/transformer_text.py").main(["--quick", "--out", str(tmp_path)])
     assert 0 < results["transformer"] < 9 and 0 < results["xz -9"] < 9
     assert (tmp_path / "model" / "config.json").is_file()
 
 
+@pytest.mark.slow
 def test_digits_example_quick(tmp_path):
     pytest.importorskip("sklearn")
     pytest.importorskip("matplotlib")
@@ -177,6 +179,7 @@ def test_digits_example_quick(tmp_path):
     assert (tmp_path / "samples.png").is_file()
 
 
+@pytest.mark.slow
 def test_benchmark_quick():
     rows = load_script("benchmarks/bench_transformer.py").main(["--quick"])
     assert rows[0]["cached_s"] > 0 and rows[-1]["log_prob_s"] > 0

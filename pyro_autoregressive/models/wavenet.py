@@ -33,10 +33,11 @@ class GatedResidualBlock(nn.Module):
     over the concatenated ``z`` of every layer (:meth:`WaveNet.trunk`).
     """
 
-    def __init__(self, residual_channels: int, kernel_size: int, dilation: int) -> None:
+    def __init__(self, residual_channels: int, kernel_size: int, dilation: int, residual: bool = True) -> None:
         super().__init__()
         self.dilated = CausalConv1d(residual_channels, 2 * residual_channels, kernel_size, dilation)
-        self.residual = Pointwise1d(residual_channels, residual_channels)
+        # the last layer's residual output would feed nothing: it has none
+        self.residual = Pointwise1d(residual_channels, residual_channels) if residual else None
 
     def forward(
         self, h: torch.Tensor, cond: torch.Tensor | None, conv: Callable[[torch.Tensor], torch.Tensor] | None = None
@@ -51,7 +52,7 @@ class GatedResidualBlock(nn.Module):
             z = z + cond
         filt, gate = z.chunk(2, dim=1)
         z = torch.tanh(filt) * torch.sigmoid(gate)  # (N, R, T)
-        return h + self.residual(z), z
+        return (h + self.residual(z) if self.residual is not None else h), z
 
 
 class WaveNet(AutoregressiveModel):
@@ -148,7 +149,10 @@ class WaveNet(AutoregressiveModel):
         assert features is not None
         self.dilations = [2**i for _ in range(num_stacks) for i in range(num_layers)]
         self.input = Pointwise1d(features, residual_channels)
-        self.blocks = nn.ModuleList(GatedResidualBlock(residual_channels, kernel_size, d) for d in self.dilations)
+        self.blocks = nn.ModuleList(
+            GatedResidualBlock(residual_channels, kernel_size, d, residual=k < len(self.dilations) - 1)
+            for k, d in enumerate(self.dilations)
+        )
         # the skip connections W_s z of every layer, summed: one 1x1 convolution of the concatenated z
         self.skip = Pointwise1d(len(self.dilations) * residual_channels, skip_channels)
         gates = len(self.dilations) * 2 * residual_channels
