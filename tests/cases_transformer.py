@@ -45,3 +45,10 @@ register(
     "transformer-bernoulli-image-local-context",
     lambda: par.Transformer(Bernoulli(), image_shape=(2, 2, 1), local_context_channels=1, **_TINY),
 )
+# two layers and a prompt of several positions: the second layer's keys and values of a prompt come from the
+# first layer's output, so a wrong mask in the one-pass prefill shows only here
+register(
+    "transformer-bernoulli-2layers-prefill",
+    lambda: par.Transformer(Bernoulli(), max_length=6, **_TINY | {"num_layers": 2}),
+    length=6,
+)

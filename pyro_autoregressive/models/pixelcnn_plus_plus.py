@@ -206,8 +206,11 @@ class PixelCNNPlusPlus(AutoregressiveModel):
                 ul = block_ul(ul, torch.cat([u, uls.pop()], dim=1), next(cond))
             if level > 0:
                 u, ul = self.upsample_u[level - 1](u), self.upsample_ul[level - 1](ul)
-        params = self.out(F.elu(ul))  # (N, P, H, W)
-        return params.flatten(2).transpose(1, 2)  # (N, H * W, P)
+        return self.output(ul).flatten(2).transpose(1, 2)  # (N, P, H, W) -> (N, H * W, P)
+
+    def output(self, ul: torch.Tensor) -> torch.Tensor:
+        """The last ``ul`` activation ``(N, F, ...)`` to head parameters ``(N, P, ...)`` (whole maps or one pixel)."""
+        return self.out(F.elu(ul))
 
 
 class PixelCNNPlusPlusState(IncrementalState):
@@ -348,7 +351,7 @@ class PixelCNNPlusPlusState(IncrementalState):
         if j == 0:
             self._u_rows(i)
         ul = self._ul_at(i, j)  # (N, F, 1, 1)
-        self._params = self.model.out(F.elu(ul))[:, :, 0, 0]  # (N, P)
+        self._params = self.model.output(ul)[:, :, 0, 0]  # (N, P)
 
     def params(self, partial: torch.Tensor | None = None) -> torch.Tensor:
         return self._params  # the head couples the channels: one call per pixel
