@@ -64,7 +64,7 @@ MODELS: dict[str, Callable[[argparse.Namespace], AutoregressiveModel]] = {
 def _data(name: str, model: AutoregressiveModel) -> dict[str, torch.Tensor]:
     if name not in DATASETS:
         raise SystemExit(f"--data: expected one of {DATASETS}, got {name!r}")
-    return load_digits_split(as_images=len(model.layout().event_shape) == 3)
+    return load_digits_split(as_images=len(model.layout().positions) == 2)
 
 
 def _write_samples(model: AutoregressiveModel, path: Path, num: int, temperature: float, cache: bool) -> float:

@@ -20,6 +20,9 @@ class StepLayout:
     event_shape: torch.Size
     num_steps: int
     channels: int
+    #: the shape of the positions (a step's place): ``(T,)``, ``(H, W)``, ``(D,)``; per-position
+    #: conditioning (a ``local_context``) has this trailing shape
+    positions: torch.Size
 
     def to_steps(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -41,6 +44,7 @@ class SequenceLayout(StepLayout):
         if length < 1:
             raise ValueError(f"length: expected a positive int, got {length}")
         self.event_shape = torch.Size((length,))
+        self.positions = self.event_shape
         self.num_steps = length
         self.channels = 1
 
@@ -58,6 +62,7 @@ class ImageLayout(StepLayout):
         if len(image_shape) != 3 or min(image_shape) < 1:
             raise ValueError(f"image_shape: expected (C, H, W) of positive ints, got {tuple(image_shape)}")
         self.event_shape = torch.Size(image_shape)
+        self.positions = self.event_shape[1:]
         channels, height, width = image_shape
         self.num_steps = height * width
         self.channels = channels
@@ -80,6 +85,7 @@ class PermutedLayout(StepLayout):
         if sorted(order) != list(range(len(order))):
             raise ValueError(f"order: expected a permutation of 0..{len(order) - 1}, got {order}")
         self.event_shape = torch.Size((len(order),))
+        self.positions = self.event_shape
         self.num_steps = len(order)
         self.channels = 1
         self.order = order

@@ -85,8 +85,7 @@ class AutoregressiveModel(nn.Module, ConditionalDistribution):
         """Trailing shape ``(channels, *positions)`` of ``local_context``, or None if not taken."""
         if self.local_context_channels == 0:
             return None
-        positions = layout.event_shape[1:] if len(layout.event_shape) == 3 else layout.event_shape
-        return (self.local_context_channels, *positions)
+        return (self.local_context_channels, *layout.positions)
 
     def incremental_state(
         self,
@@ -133,6 +132,13 @@ class AutoregressiveModel(nn.Module, ConditionalDistribution):
     @property
     def device(self) -> torch.device:
         return _first_parameter(self).device
+
+    def upgrade_weights(self, weights: dict[str, torch.Tensor], version: int) -> dict[str, torch.Tensor]:
+        """Weights saved by an earlier file format ``version``, laid out as this model's state dict.
+
+        The default keeps them; a family whose layout changed converts them exactly.
+        """
+        return weights
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments (JSON-serialisable), as saved by :func:`pyro_autoregressive.save`.

@@ -16,7 +16,9 @@ __all__ = ["load", "save"]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
-FORMAT_VERSION = 1
+#: 2: masks are not saved; GatedPixelCNN's layers and WaveNet's skip connections are laid out anew
+#: (files of version 1 are converted on load, exactly: ``AutoregressiveModel.upgrade_weights``)
+FORMAT_VERSION = 2
 
 
 def save(model: AutoregressiveModel, path: str | Path) -> Path:
@@ -44,7 +46,11 @@ def load(path: str | Path, map_location: str | torch.device | None = None) -> Au
     """
     path = Path(path)
     config: dict[str, Any] = json.loads((path / CONFIG_NAME).read_text())
-    config.pop("format_version", None)
+    version = config.pop("format_version", 1)
+    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        raise ValueError(
+            f"{path / CONFIG_NAME}: format_version: expected an int in [1, {FORMAT_VERSION}], got {version!r}"
+        )
     dtype = getattr(torch, config.pop("dtype", "float32"))
     cls = MODEL_REGISTRY.get(config.pop("type", None), str(path / CONFIG_NAME))
     if "head" in config:
@@ -52,8 +58,10 @@ def load(path: str | Path, map_location: str | torch.device | None = None) -> Au
     model = cls(**config).to(dtype)
     device = "cpu" if map_location is None else str(map_location)
     weights = load_file(str(path / WEIGHTS_NAME), device=device)
+    if version < FORMAT_VERSION:
+        weights = model.upgrade_weights(weights, version)
     # buffers that are not part of the state dict (the causal masks) are rebuilt from the config: a file's copy is
-    # ignored, whatever it holds (files written before version 0.2 carry them)
+    # ignored, whatever it holds (files of format 1 carry them)
     derived = {name for name, _ in model.named_buffers()} - set(model.state_dict())
     weights = {name: tensor for name, tensor in weights.items() if name not in derived}
     missing, unexpected = model.load_state_dict(weights, strict=False)

@@ -35,3 +35,11 @@ def test_image_raster_order():
 def test_bad_layouts(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_layouts_know_their_positions():
+    from pyro_autoregressive.layout import ImageLayout, PermutedLayout, SequenceLayout
+
+    assert SequenceLayout(5).positions == (5,)
+    assert ImageLayout((3, 4, 2)).positions == (4, 2)
+    assert PermutedLayout([2, 0, 1]).positions == (3,)

@@ -1,4 +1,4 @@
-"""Gated PixelCNN: vertical and horizontal stacks without a blind spot, with row-cached sampling."""
+"""Gated PixelCNN: vertical and horizontal stacks without a blind spot, with cached sampling."""
 
 from __future__ import annotations
 
@@ -131,6 +131,20 @@ class GatedPixelCNN(AutoregressiveModel):
         if total is None:
             return None
         return [tuple(layer.chunk(2, dim=1)) for layer in total.chunk(self.num_layers, dim=1)]  # type: ignore[misc]
+
+    def upgrade_weights(self, weights: dict[str, torch.Tensor], version: int) -> dict[str, torch.Tensor]:
+        """Format 1 kept each kind of layer in its own list (``v_convs.k``, ``h_convs.k``, ...)."""
+        if version >= 2:
+            return weights
+        names = {"v_convs": "v_conv", "h_convs": "h_conv", "v_to_h": "v_to_h", "h_res": "h_res"}
+        upgraded = {}
+        for name, tensor in weights.items():
+            group, _, rest = name.partition(".")
+            if group in names:
+                k, _, leaf = rest.partition(".")
+                name = f"layers.{k}.{names[group]}.{leaf}"
+            upgraded[name] = tensor
+        return upgraded
 
     def network(
         self, h: torch.Tensor, context: torch.Tensor | None, local_context: torch.Tensor | None

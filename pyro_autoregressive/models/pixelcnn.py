@@ -1,4 +1,4 @@
-"""PixelCNN: a stack of raster-causal masked convolutions, with row-cached sampling."""
+"""PixelCNN: a stack of raster-causal masked convolutions, with cached sampling (a schedule over its one body)."""
 
 from __future__ import annotations
 

@@ -230,6 +230,25 @@ class WaveNet(AutoregressiveModel):
         skips = self.skip(torch.cat(gated, dim=1))  # (N, L * R, T) -> (N, S, T): the sum of every skip output
         return self.output(skips)
 
+    def upgrade_weights(self, weights: dict[str, torch.Tensor], version: int) -> dict[str, torch.Tensor]:
+        """Format 1 had one 1x1 convolution per layer to ``R + S`` channels (residual, then skip): its residual
+        rows become the layer's ``residual`` (the last layer's fed nothing), its skip rows the columns of
+        ``skip`` and the skip biases, summed, its bias. The network computes the same function."""
+        if version >= 2:
+            return weights
+        R, layers = self.residual_channels, len(self.blocks)
+        upgraded = {k: v for k, v in weights.items() if not (k.startswith("blocks.") and ".out." in k)}
+        skip_weights, skip_bias = [], 0.0
+        for k in range(layers):
+            weight, bias = weights[f"blocks.{k}.out.weight"], weights[f"blocks.{k}.out.bias"]  # (R + S, R, 1), (R + S,)
+            if k < layers - 1:
+                upgraded[f"blocks.{k}.residual.weight"], upgraded[f"blocks.{k}.residual.bias"] = weight[:R], bias[:R]
+            skip_weights.append(weight[R:])
+            skip_bias = skip_bias + bias[R:]
+        upgraded["skip.weight"] = torch.cat(skip_weights, dim=1)  # (S, L * R, 1)
+        upgraded["skip.bias"] = skip_bias
+        return upgraded
+
     def _check_frames(self, local_context: torch.Tensor, length: int) -> None:
         expected = (self.local_context_channels, self.num_frames(length))
         if local_context.dim() != 3 or tuple(local_context.shape[1:]) != expected:

@@ -60,9 +60,12 @@ class GridCache:
         """Write ``value (N, F, h, W)`` as rows ``r ..`` (``c`` None), or ``(N, F, h, w)`` from ``(r, c)`` on;
         a 2-d ``value (N, F)`` is the one position ``(r, c)``."""
         if value.dim() == 2:
-            self._open_row(r)
+            cells = self._cells.get(r)
+            if cells is None:
+                self._open_row(r)
+                cells = self._cells[r] = {}
             self._rows.pop(r, None)  # a row assembled from positions is rebuilt on the next read
-            self._cells.setdefault(r, {})[c] = value  # type: ignore[index]
+            cells[c] = value  # type: ignore[index]
             return
         for dr in range(value.shape[2]):
             self._open_row(r + dr)
@@ -105,6 +108,12 @@ class GridCache:
 
     def taps(self, r: int, first: int, last: int) -> list[torch.Tensor]:
         """Positions ``(r, first) .. (r, last)`` of one row, each ``(N, F)``, zeros outside the image."""
+        cells = self._cells.get(r)
+        if cells is not None and 0 <= first and last < self.width and 0 <= r < self.height:
+            try:  # the usual case: a row being written position by position
+                return [cells[c] for c in range(first, last + 1)]
+            except KeyError:
+                pass  # some positions outside the cells: position by position, with the error if one is missing
         return [self.at(r, c) for c in range(first, last + 1)]
 
     def window(
