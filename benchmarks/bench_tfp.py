@@ -141,6 +141,8 @@ def main(argv: list[str] | None = None) -> None:
         unit = 64 if what == "log_prob" else 16
         rows.append([what, unit, ours, tfp, unit / ours, unit / tfp, tfp / ours])
     params = results[(args.what[0], "ours")][0]["params"], results[(args.what[0], "tfp")][0]["params"]
+    constrained = {int(m["constrained"]) for key, runs in results.items() if key[1] == "tfp" for m in runs}
+    print(f"TFP: kernel constraints (causal masks) applied to {sorted(constrained)} layers before timing")
     print_table(
         f"PixelCNN++ {CONFIG}, {args.threads} thread(s), median of {args.repeats} interleaved rounds; "
         f"parameters: ours {params[0]:,}, TFP {params[1]:,}",

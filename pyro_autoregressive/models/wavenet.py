@@ -190,8 +190,8 @@ class WaveNet(AutoregressiveModel):
 
     def conditioning(
         self, context: torch.Tensor | None, local_context: torch.Tensor | None, length: int
-    ) -> torch.Tensor | None:
-        """Gate inputs ``V c`` of every layer, ``(N, layers, 2R, T)`` (broadcastable), or None."""
+    ) -> list[torch.Tensor] | None:
+        """Gate inputs ``V c`` per layer, each ``(N, 2R, T)`` (broadcastable), or None."""
         layers, gates = len(self.blocks), 2 * self.residual_channels
         cond = None
         if self.context_proj is not None and context is not None:
@@ -202,19 +202,19 @@ class WaveNet(AutoregressiveModel):
             per_sample = frames.repeat_interleave(self.hop_length, dim=-1)[..., :length]  # (N, L*2R, T)
             local = per_sample.unflatten(1, (layers, gates))  # (N, L, 2R, T)
             cond = local if cond is None else cond + local
-        return cond
+        return None if cond is None else list(cond.unbind(1))
 
     def network(
         self, h: torch.Tensor, context: torch.Tensor | None, local_context: torch.Tensor | None
     ) -> torch.Tensor:
         _, T, _ = h.shape  # (N, T, F)
-        cond = self.conditioning(context, local_context, T)  # (N, L, 2R, T|1) or None
+        cond = self.conditioning(context, local_context, T)  # per layer (N, 2R, T|1), or None
         return self.trunk(shift_right(h.transpose(1, 2)), cond).transpose(1, 2)  # (N, P, T) -> (N, T, P)
 
     def trunk(
         self,
         x: torch.Tensor,
-        cond: torch.Tensor | None,
+        cond: Sequence[torch.Tensor] | None,
         convs: Sequence[Callable[[torch.Tensor], torch.Tensor]] | None = None,
     ) -> torch.Tensor:
         """The layers: delayed input features ``(N, F, T)`` to head parameters ``(N, P, T)``.
@@ -225,7 +225,7 @@ class WaveNet(AutoregressiveModel):
         h = self.input(x)  # (N, R, T)
         gated = []
         for k, block in enumerate(self.blocks):
-            h, z = block(h, None if cond is None else cond[:, k], None if convs is None else convs[k])
+            h, z = block(h, None if cond is None else cond[k], None if convs is None else convs[k])
             gated.append(z)
         skips = self.skip(torch.cat(gated, dim=1))  # (N, L * R, T) -> (N, S, T): the sum of every skip output
         return self.output(skips)
@@ -294,7 +294,7 @@ class WaveNetState(IncrementalState):
         zero = torch.zeros(batch_size, model.residual_channels, **factory)
         self.queues = [ConvQueue(zero, model.kernel_size, d) for d in model.dilations]
         self._frame = -1
-        self._cond: torch.Tensor | None = None  # (N, L, 2R) of the current frame
+        self._cond: list[torch.Tensor] | None = None  # per layer (N, 2R), of the current frame
         self._params = self._position(torch.zeros(batch_size, model.input.in_channels, **factory))
 
     def params(self, partial: torch.Tensor | None = None) -> torch.Tensor:
@@ -315,7 +315,7 @@ class WaveNetState(IncrementalState):
             super().advance_prefix(values)
             return
         local = None if self.local_context is None else self.local_context[..., : model.num_frames(n)]
-        cond = model.conditioning(self.context, local, n)  # (N, L, 2R, n|1) or None
+        cond = model.conditioning(self.context, local, n)  # per layer (N, 2R, n|1), or None
         delayed = shift_right(model.embed(values[..., 0]).transpose(1, 2))  # (N, F, n): position t sees x_{<t}
         model.trunk(delayed, cond, [q.prime(b.dilated) for b, q in zip(model.blocks, self.queues, strict=True)])
         self.step = n
@@ -328,14 +328,14 @@ class WaveNetState(IncrementalState):
         """Step values ``(N, 1)`` to the input features ``(N, F)`` of the next position."""
         return self.model.embed(value)[:, 0]  # (N, 1, F) -> (N, F)
 
-    def _conditioning(self) -> torch.Tensor | None:
-        """Gate conditioning ``(N, L, 2R)`` at the current step (a local frame is projected on entry)."""
+    def _conditioning(self) -> list[torch.Tensor] | None:
+        """Gate conditioning per layer ``(N, 2R)`` at the current step (a local frame is projected on entry)."""
         model: WaveNet = self.model  # type: ignore[assignment]
         frame = 0 if self.local_context is None else self.step // model.hop_length
         if frame != self._frame:
             local = None if self.local_context is None else self.local_context[..., frame : frame + 1]
-            cond = model.conditioning(self.context, local, 1)  # (N, L, 2R, 1) or None
-            self._cond = None if cond is None else cond[..., 0]
+            cond = model.conditioning(self.context, local, 1)  # per layer (N, 2R, 1), or None
+            self._cond = None if cond is None else [term[..., 0] for term in cond]
             self._frame = frame
         return self._cond
 

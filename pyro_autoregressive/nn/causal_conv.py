@@ -63,7 +63,8 @@ class CausalConv1d(nn.Conv1d):
 
     def step(self, window: torch.Tensor) -> torch.Tensor:
         """One output ``(N, C_out)`` from its taps ``window (N, C_in, k)`` (oldest first)."""
-        return F.linear(window.flatten(1), self.weight.flatten(1), self.bias)  # (N, C_in * k) -> (N, C_out)
+        weight = self._parameters["weight"]  # (C_out, C_in, k); read from the dict: this runs at every step
+        return F.linear(window.flatten(1), weight.view(weight.shape[0], -1), self._parameters["bias"])
 
 
 class ConvQueue:

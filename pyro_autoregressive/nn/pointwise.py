@@ -28,7 +28,10 @@ class Pointwise1d(nn.Conv1d):
         super().__init__(in_channels, out_channels, 1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight[:, :, 0], self.bias) if x.dim() == 2 else super().forward(x)
+        if x.dim() == 2:  # one step (parameters read from the dicts: this runs once per layer and step)
+            weight = self._parameters["weight"]
+            return F.linear(x, weight.view(weight.shape[0], -1), self._parameters["bias"])
+        return super().forward(x)
 
 
 class Pointwise2d(nn.Conv2d):
@@ -39,8 +42,9 @@ class Pointwise2d(nn.Conv2d):
         super().__init__(in_channels, out_channels, 1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:
-            return F.linear(x, self.weight[:, :, 0, 0], self.bias)
+        if x.dim() == 2:  # one position (parameters read from the dicts: this runs once per layer and step)
+            weight = self._parameters["weight"]
+            return F.linear(x, weight.view(weight.shape[0], -1), self._parameters["bias"])
         if x.shape[-2] == 1:  # a row or a position of a generation step: (N, in, 1, W)
             return F.linear(x.movedim(1, -1), self.weight[:, :, 0, 0], self.bias).movedim(-1, 1)
         return super().forward(x)
