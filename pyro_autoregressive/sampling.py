@@ -52,6 +52,10 @@ class IncrementalState:
         self.context, self.local_context = context, local_context
         self.batch_size = batch_size
         self.step = 0  # committed steps
+        self.start()
+
+    def start(self) -> None:
+        """Set up the caches; called once by ``__init__`` after the fields above (override, calling super)."""
 
     def params(self, partial: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
@@ -77,17 +81,9 @@ class NaiveState(IncrementalState):
     Unfilled steps of the buffer hold zeros, which the network cannot see.
     """
 
-    def __init__(
-        self,
-        model: AutoregressiveModel,
-        layout: StepLayout,
-        context: torch.Tensor | None,
-        local_context: torch.Tensor | None,
-        batch_size: int,
-    ) -> None:
-        super().__init__(model, layout, context, local_context, batch_size)
-        dtype = model.head.value_dtype(model.dtype)
-        self._zero_step = torch.zeros(batch_size, 1, layout.channels, dtype=dtype, device=model.device)
+    def start(self) -> None:
+        dtype = self.model.head.value_dtype(self.model.dtype)
+        self._zero_step = torch.zeros(self.batch_size, 1, self.layout.channels, dtype=dtype, device=self.model.device)
         self._done: list[torch.Tensor] = []  # committed steps, each (N, 1, C)
 
     def params(self, partial: torch.Tensor | None = None) -> torch.Tensor:
@@ -121,17 +117,10 @@ class RasterState(IncrementalState):
     column with the full values.
     """
 
-    def __init__(
-        self,
-        model: AutoregressiveModel,
-        layout: StepLayout,
-        context: torch.Tensor | None,
-        local_context: torch.Tensor | None,
-        batch_size: int,
-    ) -> None:
-        super().__init__(model, layout, context, local_context, batch_size)
-        self.channels, self.height, self.width = layout.event_shape
-        self._value_dtype = model.head.value_dtype(model.dtype)
+    def start(self) -> None:
+        super().start()
+        self.channels, self.height, self.width = self.layout.event_shape
+        self._value_dtype = self.model.head.value_dtype(self.model.dtype)
         self._final = False  # the activations at the current pixel no longer change
 
     @property

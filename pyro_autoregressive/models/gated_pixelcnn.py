@@ -190,20 +190,14 @@ class GatedPixelCNNState(RasterState):
     convolutions read the current row's inputs from their grids.
     """
 
-    def __init__(
-        self,
-        model: GatedPixelCNN,
-        layout: StepLayout,
-        context: torch.Tensor | None,
-        local_context: torch.Tensor | None,
-        batch_size: int,
-    ) -> None:
-        super().__init__(model, layout, context, local_context, batch_size)
-        self.cond = model.conditioning(context, local_context)
+    def start(self) -> None:
+        super().start()
+        model: GatedPixelCNN = self.model  # type: ignore[assignment]
+        self.cond = model.conditioning(self.context, self.local_context)
         factory = {"dtype": model.dtype, "device": model.device}
 
         def grid(channels: int, keep: int) -> GridCache:
-            return GridCache(torch.zeros(batch_size, channels, 1, 1, **factory), self.height, self.width, keep)
+            return GridCache(torch.zeros(self.batch_size, channels, 1, 1, **factory), self.height, self.width, keep)
 
         first = model.layers[0]
         # the input: the first horizontal convolution's row and the first vertical one's rows above

@@ -192,19 +192,13 @@ class PixelCNNState(RasterState):
     al. 2017). 1x1 layers need no cache.
     """
 
-    def __init__(
-        self,
-        model: PixelCNN,
-        layout: StepLayout,
-        context: torch.Tensor | None,
-        local_context: torch.Tensor | None,
-        batch_size: int,
-    ) -> None:
-        super().__init__(model, layout, context, local_context, batch_size)
-        self.cond = model.conditioning(context, local_context)
+    def start(self) -> None:
+        super().start()
+        model: PixelCNN = self.model  # type: ignore[assignment]
+        self.cond = model.conditioning(self.context, self.local_context)
 
         def grid(conv: MaskedConv2d) -> GridCache:
-            zero = torch.zeros(batch_size, conv.in_channels, 1, 1, dtype=model.dtype, device=model.device)
+            zero = torch.zeros(self.batch_size, conv.in_channels, 1, 1, dtype=model.dtype, device=model.device)
             return GridCache(zero, self.height, self.width, keep=conv.center[0] + 1)
 
         self.x = grid(model.conv_in)

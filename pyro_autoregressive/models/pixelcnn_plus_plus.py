@@ -241,29 +241,25 @@ class PixelCNNPlusPlusState(IncrementalState):
     for the whole image at every step, so the two paths differ.
     """
 
-    def __init__(
-        self,
-        model: PixelCNNPlusPlus,
-        layout: StepLayout,
-        context: torch.Tensor | None,
-        local_context: torch.Tensor | None,
-        batch_size: int,
-    ) -> None:
-        super().__init__(model, layout, context, local_context, batch_size)
+    def start(self) -> None:
+        super().start()
+        model: PixelCNNPlusPlus = self.model  # type: ignore[assignment]
         _, height, width = model.image_shape
-        self.width, self.num_steps = width, layout.num_steps
+        self.width, self.num_steps = width, self.layout.num_steps
         top = model.num_hierarchies - 1
         factory = {"dtype": model.dtype, "device": model.device}
 
         def grid(channels: int, level: int) -> GridCache:
-            zero = torch.zeros(batch_size, channels, 1, 1, **factory)
+            zero = torch.zeros(self.batch_size, channels, 1, 1, **factory)
             return GridCache(zero, height >> level, width >> level)
 
         hid = model.hidden_channels
         self.x = grid(model.u_init.in_channels, 0)  # the values and the channel of ones
-        self._ones = torch.ones(batch_size, 1, **factory)
+        self._ones = torch.ones(self.batch_size, 1, **factory)
         blocks = model._blocks()
-        self.cond = dict(zip((block for _, block in blocks), model._conditioning(context, local_context), strict=True))
+        self.cond = dict(
+            zip((block for _, block in blocks), model._conditioning(self.context, self.local_context), strict=True)
+        )
         self.grids = {block: (grid(2 * hid, level), grid(2 * hid, level)) for level, block in blocks}
         # inputs of the downsampling out of level l, outputs of the upsampling into level l (l < top)
         self.down_in = [(grid(hid, level), grid(hid, level)) for level in range(top)]
@@ -271,8 +267,8 @@ class PixelCNNPlusPlusState(IncrementalState):
         # per level, the current row of the u stream after each up and down block (aux of the ul blocks)
         self.u_up: list[list[torch.Tensor]] = [[] for _ in range(top + 1)]
         self.u_down: list[list[torch.Tensor]] = [[] for _ in range(top + 1)]
-        self._zero_u = torch.zeros(batch_size, hid, 1, width, **factory)
-        self._zero_ul = torch.zeros(batch_size, hid, 1, 1, **factory)
+        self._zero_u = torch.zeros(self.batch_size, hid, 1, width, **factory)
+        self._zero_ul = torch.zeros(self.batch_size, hid, 1, 1, **factory)
         self._ul_above: torch.Tensor | None = None  # down_shift(ul_init_up(x)) on the current row
         self._compute()
 

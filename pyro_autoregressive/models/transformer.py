@@ -264,22 +264,16 @@ class TransformerState(IncrementalState):
     bounded_memory = True  # the caches hold at most max_length positions
     parallel_prefill = True
 
-    def __init__(
-        self,
-        model: Transformer,
-        layout: StepLayout,
-        context: torch.Tensor | None,
-        local_context: torch.Tensor | None,
-        batch_size: int,
-    ) -> None:
-        super().__init__(model, layout, context, local_context, batch_size)
-        self.num_steps = layout.num_steps
-        self.channels = layout.channels
-        self.caches = [KVCache(layout.num_steps) for _ in model.blocks]
-        self.context_features = model._context_features(context)  # (N, 1, D) or None
-        self.local_features = model._local_features(local_context)  # (N, S, D) or None
+    def start(self) -> None:
+        super().start()
+        model: Transformer = self.model  # type: ignore[assignment]
+        self.num_steps = self.layout.num_steps
+        self.channels = self.layout.channels
+        self.caches = [KVCache(self.layout.num_steps) for _ in model.blocks]
+        self.context_features = model._context_features(self.context)  # (N, 1, D) or None
+        self.local_features = model._local_features(self.local_context)  # (N, S, D) or None
         # the hidden state is that of position `step`
-        self.hidden = self._run(model.start.expand(batch_size, 1, -1), 0)  # (N, 1, D)
+        self.hidden = self._run(model.start.expand(self.batch_size, 1, -1), 0)  # (N, 1, D)
 
     def _run(self, tokens: torch.Tensor, first: int) -> torch.Tensor:
         """Feed positions ``first..first+n-1`` (tokens ``(N, n, D)``); return the last one's state ``(N, 1, D)``."""

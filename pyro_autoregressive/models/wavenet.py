@@ -278,24 +278,18 @@ class WaveNetState(IncrementalState):
     bounded_memory = True
     parallel_prefill = True
 
-    def __init__(
-        self,
-        model: WaveNet,
-        layout: StepLayout,
-        context: torch.Tensor | None,
-        local_context: torch.Tensor | None,
-        batch_size: int,
-    ) -> None:
-        super().__init__(model, layout, context, local_context, batch_size)
-        self.num_steps = layout.num_steps
-        if local_context is not None:
-            model._check_frames(local_context, self.num_steps)
+    def start(self) -> None:
+        super().start()
+        model: WaveNet = self.model  # type: ignore[assignment]
+        self.num_steps = self.layout.num_steps
+        if self.local_context is not None:
+            model._check_frames(self.local_context, self.num_steps)
         factory = {"dtype": model.dtype, "device": model.device}
-        zero = torch.zeros(batch_size, model.residual_channels, **factory)
+        zero = torch.zeros(self.batch_size, model.residual_channels, **factory)
         self.queues = [ConvQueue(zero, model.kernel_size, d) for d in model.dilations]
         self._frame = -1
         self._cond: list[torch.Tensor] | None = None  # per layer (N, 2R), of the current frame
-        self._params = self._position(torch.zeros(batch_size, model.input.in_channels, **factory))
+        self._params = self._position(torch.zeros(self.batch_size, model.input.in_channels, **factory))
 
     def params(self, partial: torch.Tensor | None = None) -> torch.Tensor:
         return self._params  # (N, P)
