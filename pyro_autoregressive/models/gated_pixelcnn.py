@@ -107,10 +107,17 @@ class GatedPixelCNN(AutoregressiveModel):
         self.hidden_channels, self.num_layers = hidden_channels, num_layers
         hid = hidden_channels
         num_features = channels  # embed: one feature per value
+        rng = torch.get_rng_state()
         self.layers = nn.ModuleList(
             GatedLayer(num_features if first else hid, hid, k, first, groups)
             for first, k in [(True, first_kernel_size)] + [(False, kernel_size)] * (num_layers - 1)
         )
+        # draw the initial weights kind by kind (every vertical convolution, then every horizontal one, ...), as
+        # when each kind was its own list: a seed gives the same model as in file format 1
+        torch.set_rng_state(rng)
+        for kind in ("v_conv", "h_conv", "v_to_h", "h_res"):
+            for layer in self.layers:
+                getattr(layer, kind).reset_parameters()
         self.conv_out1 = MaskedConv2d(hid, hid, 1, "B", groups)
         self.conv_out2 = MaskedConv2d(hid, head.num_params(channels), 1, "B", groups)
         cond_size = num_layers * 4 * hid  # per layer: vertical and horizontal gate biases

@@ -116,6 +116,13 @@ class GridCache:
                 pass  # some positions outside the cells: position by position, with the error if one is missing
         return [self.at(r, c) for c in range(first, last + 1)]
 
+    def patch(self, top: int, left: int, height: int, width: int) -> torch.Tensor:
+        """A small window read position by position, ``(N, F * height * width)``, flattened feature-major as
+        a kernel ``(out, F, height, width).flatten(1)`` is; zeros outside the image, every other position
+        must have been written."""
+        taps = [self.at(r, c) for r in range(top, top + height) for c in range(left, left + width)]
+        return torch.stack(taps, dim=-1).flatten(1)  # (N, F, height * width) -> (N, F * height * width)
+
     def window(
         self, top: int, left: int, height: int, width: int, until: tuple[int, int] | None = None
     ) -> torch.Tensor:

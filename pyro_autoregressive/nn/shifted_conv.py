@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .grid_cache import GridCache
-from .pointwise import Pointwise2d, single_output
+from .pointwise import Pointwise2d
 
 __all__ = ["GatedResnet", "ShiftedConv2d", "ShiftedDeconv2d", "concat_elu", "down_shift", "right_shift"]
 
@@ -61,9 +61,8 @@ class ShiftedConv2d(nn.Conv2d):
         if c is None:
             window = grid.window(r * stride - top, -left, kh, grid.width + left + right)  # (N, in, kh, W + kw - 1)
             return super().forward(window)
-        top, left = r * stride - top, c * stride - left
-        window = grid.window(top, left, kh, kw, until=(top + kh - 1, left + kw - 1))  # (N, in, kh, kw)
-        return single_output(self.weight, self.bias, window)  # one position
+        patch = grid.patch(r * stride - top, c * stride - left, kh, kw)  # (N, in * kh * kw)
+        return F.linear(patch, self.weight.flatten(1), self.bias)[:, :, None, None]  # one position
 
 
 class ShiftedDeconv2d(nn.ConvTranspose2d):
