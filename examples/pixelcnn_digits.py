@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args.out.mkdir(parents=True, exist_ok=True)
     num_samples = 16 if args.quick else 64
     started = time.perf_counter()
-    samples = model.condition().sample((num_samples,))  # (S, 1, 8, 8), row caches
+    samples = model.condition().sample((num_samples,))  # (S, 1, 8, 8), cached sampling
     seconds = time.perf_counter() - started
     grid = save_image_grid(samples, args.out / "samples.png", DIGITS_LEVELS, ncols=8, title=f"{name} samples")
 

@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     torch.manual_seed(args.seed + 2)
     with torch.no_grad():
         z = vae.prior().sample((8,))  # (8, latent)
-        images = vae.likelihood(z).sample((8,))  # (8 draws, 8 z, 1, 8, 8), row-cached sampling
+        images = vae.likelihood(z).sample((8,))  # (8 draws, 8 z, 1, 8, 8), cached sampling
     grid = images.transpose(0, 1).reshape(-1, *IMAGE)  # row r: the draws given z_r
     title = f"{names['pixelcnn']} decoder: one z ~ N(0, I) per row, 8 draws of x | z"
     path = save_image_grid(grid, args.out / "samples.png", DIGITS_LEVELS, ncols=8, title=title)

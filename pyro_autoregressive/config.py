@@ -52,7 +52,8 @@ def record_arguments(cls: type) -> None:
 
     The outermost constructor (the instance's own class) wins; a constructor may
     replace an argument by the value it resolved it to (MADE's ``order="random"``
-    by the permutation drawn) with ``self._resolved_arguments[name] = value``.
+    by the permutation drawn) with ``self._resolved_arguments[name] = value``; a subclass whose own
+    constructor does not take that argument cannot be saved (``recorded_config`` says so).
     Called from ``__init_subclass__``, so a new constructor argument is recorded
     without anyone writing it down.
     """
@@ -76,7 +77,10 @@ def record_arguments(cls: type) -> None:
                     arguments[f"*{name}"] = value  # refused by recorded_config: positional varargs have no name
             else:
                 arguments[name] = value
-        arguments.update(self.__dict__.get("_resolved_arguments", {}))
+        resolved = self.__dict__.get("_resolved_arguments", {})
+        arguments.update({k: v for k, v in resolved.items() if k in arguments})
+        # a value resolved inside (a random draw) that this constructor cannot be given back: refuse to save
+        object.__setattr__(self, "_unrecordable", sorted(k for k in resolved if k not in arguments))
         object.__setattr__(self, "_init_arguments", arguments)
 
     wrapper._records_arguments = True  # type: ignore[attr-defined]
@@ -95,6 +99,14 @@ def recorded_config(instance: object) -> dict[str, Any]:
         arguments = {}  # a class without a constructor of its own (Bernoulli)
     if arguments is None:
         raise TypeError(f"{type(instance).__name__}: no recorded constructor arguments (was __init__ bypassed?)")
+    for name in getattr(instance, "_unrecordable", ()):
+        raise TypeError(
+            f"{name}: {type(instance).__name__}'s constructor resolved it (a random draw) but does not take it, so a "
+            f"saved copy would draw again; add a '{name}' argument to the constructor, or pass a fixed value"
+        )
+    for name in arguments:
+        if name.startswith("*"):
+            raise TypeError(f"{name}: positional varargs of a constructor cannot be saved (they have no name)")
     return {"type": registry_name(type(instance)), **{k: _to_json(k, v) for k, v in arguments.items()}}
 
 

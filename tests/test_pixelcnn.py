@@ -1,4 +1,4 @@
-"""What is specific to the PixelCNN family: masks, receptive fields, row caches, errors."""
+"""What is specific to the PixelCNN family: masks, receptive fields, grid caches and kept kernels, errors."""
 
 from __future__ import annotations
 

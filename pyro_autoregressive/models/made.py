@@ -79,12 +79,12 @@ class MADE(AutoregressiveModel):
             if order != "random":
                 raise ValueError(f"order: expected None, a permutation or 'random', got {order!r}")
             order = torch.randperm(event_size).tolist()
+            self._resolved_arguments = {"order": order}  # saved as the permutation drawn
         order = [check_int(f"order[{k}]", i) for k, i in enumerate(order)]
         if sorted(order) != list(range(event_size)):
             raise ValueError(f"order: expected a permutation of 0..{event_size - 1}, got {order}")
         self.event_size = event_size
         self.order = order
-        self._resolved_arguments = {"order": order}  # a "random" order is saved as the permutation drawn
         self.one_hot = one_hot
 
         num_features = head.num_classes if one_hot else 1
