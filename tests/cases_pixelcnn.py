@@ -49,6 +49,21 @@ for _family, _cls in (("pixelcnn", "PixelCNN"), ("gatedpixelcnn", "GatedPixelCNN
         unreached=("layers.0.v_conv.weight",) if _cls == "GatedPixelCNN" else (),
     )
 
+    # continuous values with two and three channels per pixel (the head couples them)
+    register(
+        f"{_family}-normal-c2",
+        lambda c=_cls: getattr(par, c)((2, 1, 2), par.heads.Normal(), hidden_channels=4, num_layers=1),
+        unreached=("layers.0.v_conv.weight",) if _cls == "GatedPixelCNN" else (),
+    )
+    register(
+        f"{_family}-normal_mixture-c3-context",
+        lambda c=_cls: getattr(par, c)(
+            (3, 2, 1), par.heads.NormalMixture(2), hidden_channels=4, num_layers=1, context_size=2
+        ),
+        # one column: the first horizontal convolution (type A, pixels to the left) only ever reads padding
+        unreached=("layers.0.h_conv.weight",) if _cls == "GatedPixelCNN" else (),
+    )
+
 # PixelCNN++ builds its own DiscretizedLogisticMixture head
 for _name, _shape, _levels in (("pixelcnnpp-2x2", (1, 2, 2), 2), ("pixelcnnpp-c3", (3, 1, 2), 1)):
     register(

@@ -52,3 +52,9 @@ register(
     lambda: par.Transformer(Bernoulli(), max_length=6, **_TINY | {"num_layers": 2}),
     length=6,
 )
+# continuous pixels with two and three channels (the head couples them)
+register("transformer-normal-image-c2", lambda: par.Transformer(par.heads.Normal(), image_shape=(2, 1, 2), **_TINY))
+register(
+    "transformer-normal_mixture-image-c3",
+    lambda: par.Transformer(par.heads.NormalMixture(2), image_shape=(3, 1, 2), **_TINY),
+)
