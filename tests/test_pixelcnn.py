@@ -260,13 +260,13 @@ def test_grid_cache_reads_only_what_was_written():
     grid = GridCache(torch.zeros(1, 2, 1, 1), height=4, width=3)
     grid.put(torch.ones(1, 2, 1, 3), 0)  # row 0
     grid.put(torch.full((1, 2, 1, 1), 2.0), 1, 0)  # position (1, 0)
-    patch = grid.window(0, -1, 2, 2, until=(1, 0))  # rows 0..1, columns -1..0
+    patch = grid.patch(0, -1, 2, 2).view(1, 2, 2, 2)  # rows 0..1, columns -1..0
     assert torch.equal(patch[0, 0], torch.tensor([[0.0, 1.0], [0.0, 2.0]]))
     assert torch.equal(grid.window(-1, 0, 2, 3)[0, 0], torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]))
-    # the frontier: positions after `until` read as zeros, never looked up
-    assert torch.equal(grid.window(1, 0, 2, 2, until=(1, 0))[0, 0], torch.tensor([[2.0, 0.0], [0.0, 0.0]]))
+    # the current row, up to a position: what a masked convolution reads
+    assert [t[0, 0].item() for t in grid.taps(1, -1, 0)] == [0.0, 2.0]
     with pytest.raises(KeyError):
-        grid.window(0, 0, 2, 2, until=(1, 1))  # (1, 1) is not written
+        grid.patch(0, 0, 2, 2)  # (1, 1) is not written
     with pytest.raises(KeyError):
         grid.window(1, 0, 1, 2)  # row 1 is incomplete
     # a position written again (a pixel whose channels are drawn one by one) rebuilds its row

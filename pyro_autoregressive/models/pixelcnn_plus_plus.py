@@ -245,7 +245,7 @@ class PixelCNNPlusPlusState(IncrementalState):
         super().start()
         model: PixelCNNPlusPlus = self.model  # type: ignore[assignment]
         _, height, width = model.image_shape
-        self.width, self.num_steps = width, self.layout.num_steps
+        self.width = width
         top = model.num_hierarchies - 1
         factory = {"dtype": model.dtype, "device": model.device}
 
@@ -356,7 +356,7 @@ class PixelCNNPlusPlusState(IncrementalState):
         i, j = divmod(self.step, self.width)
         self.x.put(torch.cat([pixel_features(self.model, value), self._ones], dim=1), i, j)  # (N, C * F + 1)
         self.step += 1
-        if self.step < self.num_steps:
+        if self.step < self.layout.num_steps:
             self._compute()
 
 

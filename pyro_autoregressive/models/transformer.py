@@ -267,8 +267,6 @@ class TransformerState(IncrementalState):
     def start(self) -> None:
         super().start()
         model: Transformer = self.model  # type: ignore[assignment]
-        self.num_steps = self.layout.num_steps
-        self.channels = self.layout.channels
         self.caches = [KVCache(self.layout.num_steps) for _ in model.blocks]
         self.context_features = model._context_features(self.context)  # (N, 1, D) or None
         self.local_features = model._local_features(self.local_context)  # (N, S, D) or None
@@ -287,7 +285,7 @@ class TransformerState(IncrementalState):
         if self.model.coupling is not None:
             # the current step's channels drawn so far; the rest are zeros, which block c cannot see
             N = self.hidden.shape[0]
-            values = torch.zeros(N, self.channels, dtype=torch.long, device=self.hidden.device)
+            values = torch.zeros(N, self.layout.channels, dtype=torch.long, device=self.hidden.device)
             if partial is not None and partial.shape[-1] > 0:
                 values = torch.cat([partial, values[:, partial.shape[-1] :]], dim=-1)
             u = self.model._step_features(values.unsqueeze(1))  # (N, 1, C*F)
@@ -299,7 +297,7 @@ class TransformerState(IncrementalState):
     def advance_prefix(self, values: torch.Tensor) -> None:
         # steps step..step+n-1 become the inputs of positions step+1..step+n (the last step needs none)
         n = values.shape[1]
-        used = min(n, self.num_steps - 1 - self.step)
+        used = min(n, self.layout.num_steps - 1 - self.step)
         if used > 0:
             tokens = self.model.token_embedding(self.model._step_features(values[:, :used]))  # (N, used, D)
             self.hidden = self._run(tokens, self.step + 1)

@@ -281,9 +281,8 @@ class WaveNetState(IncrementalState):
     def start(self) -> None:
         super().start()
         model: WaveNet = self.model  # type: ignore[assignment]
-        self.num_steps = self.layout.num_steps
         if self.local_context is not None:
-            model._check_frames(self.local_context, self.num_steps)
+            model._check_frames(self.local_context, self.layout.num_steps)
         factory = {"dtype": model.dtype, "device": model.device}
         zero = torch.zeros(self.batch_size, model.residual_channels, **factory)
         self.queues = [ConvQueue(zero, model.kernel_size, d) for d in model.dilations]
@@ -296,7 +295,7 @@ class WaveNetState(IncrementalState):
 
     def advance(self, value: torch.Tensor) -> None:
         self.step += 1
-        if self.step < self.num_steps:  # the parameters of the next step, from x_t
+        if self.step < self.layout.num_steps:  # the parameters of the next step, from x_t
             self._params = self._position(self._features(value))
 
     def advance_prefix(self, values: torch.Tensor) -> None:
@@ -305,7 +304,7 @@ class WaveNetState(IncrementalState):
         n = values.shape[1]
         if n == 0:
             return
-        if self.step != 0 or n > self.num_steps:
+        if self.step != 0 or n > self.layout.num_steps:
             super().advance_prefix(values)
             return
         local = None if self.local_context is None else self.local_context[..., : model.num_frames(n)]
@@ -313,7 +312,7 @@ class WaveNetState(IncrementalState):
         delayed = shift_right(model.embed(values[..., 0]).transpose(1, 2))  # (N, F, n): position t sees x_{<t}
         model.trunk(delayed, cond, [q.prime(b.dilated) for b, q in zip(model.blocks, self.queues, strict=True)])
         self.step = n
-        if n < self.num_steps:
+        if n < self.layout.num_steps:
             self._params = self._position(self._features(values[:, -1]))
 
     # -- internals ------------------------------------------------------------------------------

@@ -24,9 +24,10 @@ class GridCache:
     as soon as the pixels it depends on are known, and never revisits it. A
     ``GridCache`` holds the input of one convolution while an image is generated:
     whole rows (``put(value, r)``) or blocks of positions (``put(value, r, c)``)
-    are written, and the layer's one-step method (``at``) reads the window it
-    sees through :meth:`window`, with zeros outside the image as in the padded
-    teacher-forced convolution.
+    are written, and the layer's one-step method (``at``) reads what it sees
+    through :meth:`window` (complete rows), :meth:`taps` (the current row) or
+    :meth:`patch` (one position's window), with zeros outside the image as in
+    the padded teacher-forced convolution.
 
     Nothing is written in place (every value is its own tensor), so autograd can
     differentiate through generation. A position may be written again (a pixel
@@ -123,24 +124,12 @@ class GridCache:
         taps = [self.at(r, c) for r in range(top, top + height) for c in range(left, left + width)]
         return torch.stack(taps, dim=-1).flatten(1)  # (N, F, height * width) -> (N, F * height * width)
 
-    def window(
-        self, top: int, left: int, height: int, width: int, until: tuple[int, int] | None = None
-    ) -> torch.Tensor:
-        """Rows ``top ..`` and columns ``left ..`` as ``(N, F, height, width)``, zeros outside the image.
-
-        :param until: the last position ``(r, c)`` in raster order that is read;
-            later positions read as zeros (a masked convolution's taps after its
-            centre, whose weights are zero). Without it every position read must
-            have been written.
-        """
+    def window(self, top: int, left: int, height: int, width: int) -> torch.Tensor:
+        """Complete rows ``top ..``, columns ``left ..``, as ``(N, F, height, width)``, zeros outside the image."""
         rows = []
         for r in range(top, top + height):
-            if r < 0 or r >= self.height or (until is not None and r > until[0]):
+            if r < 0 or r >= self.height:
                 rows.append(self.zero.expand(-1, -1, -1, width))
-            elif until is not None and r == until[0]:  # the current row: position by position
-                last = min(left + width - 1, until[1])
-                cells = self.taps(r, left, last) + [self._zero_position] * (left + width - 1 - last)
-                rows.append(torch.stack(cells, dim=-1)[:, :, None])
             else:
                 full = self.row(r)  # (N, F, 1, W)
                 inside = full[..., max(left, 0) : max(min(left + width, self.width), 0)]

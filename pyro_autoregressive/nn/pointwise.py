@@ -13,6 +13,13 @@ from torch import nn
 __all__ = ["Pointwise1d", "Pointwise2d"]
 
 
+def _one_position(conv: nn.Conv1d | nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """A 1x1 convolution on one position ``(N, in)`` as a matrix product (parameters read from the module's
+    dicts: this runs once per layer and generation step)."""
+    weight = conv._parameters["weight"]
+    return F.linear(x, weight.view(weight.shape[0], -1), conv._parameters["bias"])
+
+
 class Pointwise1d(nn.Conv1d):
     """A 1x1 ``Conv1d`` (same parameters) that also takes one step ``(N, in)`` (a matrix product)."""
 
@@ -20,10 +27,7 @@ class Pointwise1d(nn.Conv1d):
         super().__init__(in_channels, out_channels, 1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:  # one step (parameters read from the dicts: this runs once per layer and step)
-            weight = self._parameters["weight"]
-            return F.linear(x, weight.view(weight.shape[0], -1), self._parameters["bias"])
-        return super().forward(x)
+        return _one_position(self, x) if x.dim() == 2 else super().forward(x)
 
 
 class Pointwise2d(nn.Conv2d):
@@ -34,9 +38,8 @@ class Pointwise2d(nn.Conv2d):
         super().__init__(in_channels, out_channels, 1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:  # one position (parameters read from the dicts: this runs once per layer and step)
-            weight = self._parameters["weight"]
-            return F.linear(x, weight.view(weight.shape[0], -1), self._parameters["bias"])
+        if x.dim() == 2:
+            return _one_position(self, x)
         if x.shape[-2] == 1:  # a row or a position of a generation step: (N, in, 1, W)
             return F.linear(x.movedim(1, -1), self.weight[:, :, 0, 0], self.bias).movedim(-1, 1)
         return super().forward(x)
