@@ -4,7 +4,7 @@ from . import heads
 from .distribution import AutoregressiveDistribution
 from .layout import ImageLayout, PermutedLayout, SequenceLayout, StepLayout
 from .model import AutoregressiveModel
-from .models import MADE, GatedPixelCNN, PixelCNN, PixelCNNPlusPlus, Transformer, WaveNet
+from .models import MADE, DiagonalBiLSTM, GatedPixelCNN, PixelCNN, PixelCNNPlusPlus, RowLSTM, Transformer, WaveNet
 from .persistence import load, save
 from .sampling import IncrementalState, NaiveState
 
@@ -14,6 +14,7 @@ __all__ = [
     "MADE",
     "AutoregressiveDistribution",
     "AutoregressiveModel",
+    "DiagonalBiLSTM",
     "GatedPixelCNN",
     "ImageLayout",
     "IncrementalState",
@@ -21,6 +22,7 @@ __all__ = [
     "PermutedLayout",
     "PixelCNN",
     "PixelCNNPlusPlus",
+    "RowLSTM",
     "SequenceLayout",
     "StepLayout",
     "Transformer",

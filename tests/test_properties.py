@@ -406,9 +406,12 @@ def test_pyro_plate_svi_trace(case: Case, device):
     pyro.clear_param_store()
     model = build(case, device, dtype=torch.float32)
     context, local = make_context(model, case, (10,))
-    data = condition(model, case, (10,)).sample() if context is None and local is None else None
-    if data is None:
-        data = model.condition(context, local_context=local, length=case.length).sample()
+    if is_discrete(model):
+        data = condition(model, case, (10,)).sample() if context is None and local is None else None
+        if data is None:
+            data = model.condition(context, local_context=local, length=case.length).sample()
+    else:  # standard normal data: an untrained float32 chain's own samples can run off to inf
+        data = torch.randn(10, *model.layout(case.length).event_shape, device=model.device)
     trace = poutine.trace(_pyro_model).get_trace(model, case, data, context, local, 4)
     site = trace.nodes["x"]
     assert site["fn"].batch_shape == (4,) and site["value"].shape[0] == 4

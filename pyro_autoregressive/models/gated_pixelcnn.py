@@ -22,6 +22,7 @@ from .shared import (
     feature_map,
     fixed_image_layout,
     pixel_features,
+    summed_projection,
 )
 
 __all__ = ["GatedPixelCNN", "GatedPixelCNNState"]
@@ -129,12 +130,7 @@ class GatedPixelCNN(AutoregressiveModel):
 
     def conditioning(self, context: torch.Tensor | None, local_context: torch.Tensor | None) -> Conditioning:
         """Per layer, the vertical and horizontal gate biases ``(N, 2 * hidden, H or 1, W or 1)``."""
-        total: torch.Tensor | None = None
-        if self.context_proj is not None and context is not None:
-            total = self.context_proj(context)[:, :, None, None]  # (N, L * 4 * hidden, 1, 1)
-        if self.local_proj is not None and local_context is not None:
-            local = self.local_proj(local_context)  # (N, L * 4 * hidden, H, W)
-            total = local if total is None else total + local
+        total = summed_projection(self.context_proj, context, self.local_proj, local_context)  # (N, L * 4 * hidden, ..)
         if total is None:
             return None
         return [tuple(layer.chunk(2, dim=1)) for layer in total.chunk(self.num_layers, dim=1)]  # type: ignore[misc]

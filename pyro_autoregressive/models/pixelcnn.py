@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import partial
 
 import torch
 from torch import nn
 
-from ..checks import check_image_shape, check_int, check_odd
+from ..checks import check_int, check_odd
 from ..heads import Head
-from ..layout import StepLayout
-from ..model import AutoregressiveModel
 from ..nn.grid_cache import GridCache
 from ..nn.masked_conv import MaskedConv2d
-from ..sampling import RasterState
-from .shared import (
-    at_position,
-    channel_masking,
-    feature_map,
-    fixed_image_layout,
-    pixel_features,
-)
+from .pixel_network import PixelNetwork
 
-__all__ = ["PixelCNN", "PixelCNNState"]
+__all__ = ["PixelCNN"]
 
 
 class _ResidualBlock(nn.Module):
@@ -35,17 +25,26 @@ class _ResidualBlock(nn.Module):
         self.conv2 = MaskedConv2d(channels, channels, kernel_size, "B", groups)
         self.conv3 = MaskedConv2d(channels, channels, 1, "B", groups)
 
-    def forward(self, x: torch.Tensor, conv2: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
-        """``(N, F, H, W)`` to the same; ``conv2`` stands in for the ``k x k`` convolution (see :meth:`at`)."""
+    def forward(
+        self,
+        x: torch.Tensor,
+        inputs: torch.Tensor | None = None,
+        conv2: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """``(N, F, H, W)`` to the same (``inputs`` unused); ``conv2`` stands in for the ``k x k`` convolution."""
         h = (conv2 or self.conv2)(torch.relu(self.conv1(torch.relu(x))))
         return x + self.conv3(torch.relu(h))
 
+    def cache(self, zero: torch.Tensor, height: int, width: int, inputs: GridCache) -> GridCache:
+        """What :meth:`at` keeps: the ``k x k`` convolution's input rows."""
+        return GridCache(zero, height, width, keep=self.conv2.center[0] + 1)
+
     def at(self, grid: GridCache, x: torch.Tensor, r: int, c: int) -> torch.Tensor:
         """:meth:`forward` at position ``(r, c)`` of ``x (N, F)``; ``grid`` holds the ``k x k`` input."""
-        return self.forward(x, grid.feed(self.conv2, r, c))
+        return self.forward(x, conv2=grid.feed(self.conv2, r, c))
 
 
-class PixelCNN(AutoregressiveModel):
+class PixelCNN(PixelNetwork):
     r"""PixelCNN (van den Oord et al. 2016): masked convolutions over an image in raster order.
 
     .. math::
@@ -113,106 +112,12 @@ class PixelCNN(AutoregressiveModel):
         kernel_size: int = 3,
         first_kernel_size: int = 7,
     ) -> None:
-        super().__init__(head, context_size=context_size, local_context_channels=local_context_channels)
-        channels, _, _ = self.image_shape = check_image_shape(image_shape)
-        hidden_channels = check_int("hidden_channels", hidden_channels, 1)
         num_layers = check_int("num_layers", num_layers, 0)
         kernel_size = check_odd("kernel_size", kernel_size)
-        first_kernel_size = check_odd("first_kernel_size", first_kernel_size)
-        self.couples_channels, groups = channel_masking(head, channels, hidden_channels)
-        self.hidden_channels = hidden_channels
-        num_features = channels * self._features_per_value()
-        self.conv_in = MaskedConv2d(num_features, hidden_channels, first_kernel_size, "A", groups)
-        self.blocks = nn.ModuleList(_ResidualBlock(hidden_channels, kernel_size, groups) for _ in range(num_layers))
-        self.conv_out1 = MaskedConv2d(hidden_channels, hidden_channels, 1, "B", groups)
-        self.conv_out2 = MaskedConv2d(hidden_channels, head.num_params(channels), 1, "B", groups)
-        # conditioning enters after the first layer and after the first output layer
-        self.context_proj = nn.Linear(context_size, 2 * hidden_channels) if context_size else None
-        self.local_proj = nn.Conv2d(local_context_channels, 2 * hidden_channels, 1) if local_context_channels else None
 
-    def _features_per_value(self) -> int:
-        return 1  # embed: the head's scaling to [-1, 1]
+        def blocks(groups: int) -> list[nn.Module]:
+            return [_ResidualBlock(hidden_channels, kernel_size, groups) for _ in range(num_layers)]
 
-    def layout(self, length: int | None = None) -> StepLayout:
-        return fixed_image_layout(self, length)
-
-    def conditioning(
-        self, context: torch.Tensor | None, local_context: torch.Tensor | None
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Additive terms after the first layer and before the last, each ``(N, hidden, H or 1, W or 1)``."""
-        total: torch.Tensor | None = None
-        if self.context_proj is not None and context is not None:
-            total = self.context_proj(context)[:, :, None, None]  # (N, 2 * hidden, 1, 1)
-        if self.local_proj is not None and local_context is not None:
-            local = self.local_proj(local_context)  # (N, 2 * hidden, H, W)
-            total = local if total is None else total + local
-        if total is None:
-            return None, None
-        first, last = total.chunk(2, dim=1)
-        return first, last
-
-    def network(
-        self, h: torch.Tensor, context: torch.Tensor | None, local_context: torch.Tensor | None
-    ) -> torch.Tensor:
-        y = self.trunk(feature_map(h), self.conditioning(context, local_context))  # (N, P, H, W)
-        return y.flatten(2).transpose(1, 2)  # (N, H * W, P) in raster order
-
-    def trunk(
-        self,
-        x: torch.Tensor,
-        cond: tuple[torch.Tensor | None, torch.Tensor | None],
-        conv_in: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        blocks: Sequence[Callable[[torch.Tensor], torch.Tensor]] | None = None,
-    ) -> torch.Tensor:
-        """The layers: input features ``(N, C * F, H, W)`` to head parameters ``(N, P, H, W)``.
-
-        The cached state runs the same body on one position, with ``conv_in`` and
-        ``blocks`` standing in for the first layer and the residual blocks.
-        """
-        cond_first, cond_last = cond
-        y = (conv_in or self.conv_in)(x)  # (N, hidden, H, W)
-        if cond_first is not None:
-            y = y + cond_first
-        for block in self.blocks if blocks is None else blocks:
-            y = block(y)
-        y = self.conv_out1(torch.relu(y))
-        if cond_last is not None:
-            y = y + cond_last
-        return self.conv_out2(torch.relu(y))
-
-
-class PixelCNNState(RasterState):
-    """Cached sampling for :class:`PixelCNN`: each new pixel costs one position through the layers.
-
-    The input of every ``k x k`` masked convolution (the first layer's, each
-    residual block's) lives in a :class:`~pyro_autoregressive.nn.grid_cache.GridCache`
-    that keeps the rows the kernel reads; :meth:`column` runs
-    :meth:`PixelCNN.trunk` at the current pixel with the layers' one-step
-    methods (``at``), which read their windows from the grids (Ramachandran et
-    al. 2017). 1x1 layers need no cache.
-    """
-
-    def start(self) -> None:
-        super().start()
-        model: PixelCNN = self.model  # type: ignore[assignment]
-        self.cond = model.conditioning(self.context, self.local_context)
-
-        def grid(conv: MaskedConv2d) -> GridCache:
-            zero = torch.zeros(self.batch_size, conv.in_channels, 1, 1, dtype=model.dtype, device=model.device)
-            return GridCache(zero, self.height, self.width, keep=conv.center[0] + 1)
-
-        self.x = grid(model.conv_in)
-        self.grids = [grid(block.conv2) for block in model.blocks]
-
-    def column(self, value: torch.Tensor) -> torch.Tensor:
-        i, j = self.position
-        model: PixelCNN = self.model  # type: ignore[assignment]
-        cond = (at_position(self.cond[0], i, j), at_position(self.cond[1], i, j))
-        blocks = [partial(block.at, grid, r=i, c=j) for block, grid in zip(model.blocks, self.grids, strict=True)]
-        return model.trunk(pixel_features(model, value), cond, self.x.feed(model.conv_in, i, j), blocks)  # (N, P)
-
-    def commit_input(self, value: torch.Tensor) -> None:
-        self.x.put(pixel_features(self.model, value), *self.position)
-
-
-PixelCNN.state_class = PixelCNNState
+        super().__init__(
+            image_shape, head, hidden_channels, context_size, local_context_channels, first_kernel_size, blocks
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 
 from ..heads import Head
 from ..layout import ImageLayout
@@ -19,6 +20,7 @@ __all__ = [
     "feature_map",
     "fixed_image_layout",
     "pixel_features",
+    "summed_projection",
 ]
 
 
@@ -59,6 +61,23 @@ def pixel_features(model: AutoregressiveModel, value: torch.Tensor) -> torch.Ten
     layers that a cached state runs on one position take it as such.
     """
     return model.embed(value).flatten(1)  # (N, C, F) -> (N, C * F), channel-major as feature_map
+
+
+def summed_projection(
+    context_proj: nn.Module | None,
+    context: torch.Tensor | None,
+    local_proj: nn.Module | None,
+    local_context: torch.Tensor | None,
+) -> torch.Tensor | None:
+    """The conditioning of an image model: ``context_proj(context)`` as a ``(N, F, 1, 1)`` map plus
+    ``local_proj(local_context)`` ``(N, F, H, W)``; None where neither is given (or taken)."""
+    total: torch.Tensor | None = None
+    if context_proj is not None and context is not None:
+        total = context_proj(context)[:, :, None, None]  # (N, F, 1, 1)
+    if local_proj is not None and local_context is not None:
+        local = local_proj(local_context)  # (N, F, H, W)
+        total = local if total is None else total + local
+    return total
 
 
 def at_row(cond: torch.Tensor | None, r: int) -> torch.Tensor | None:
