@@ -42,6 +42,18 @@ def _gated(args: argparse.Namespace) -> AutoregressiveModel:
     return GatedPixelCNN(DIGITS_SHAPE, heads.Categorical(DIGITS_LEVELS), hidden_channels=64, num_layers=6)
 
 
+def _rowlstm(args: argparse.Namespace) -> AutoregressiveModel:
+    from .models import RowLSTM
+
+    return RowLSTM(DIGITS_SHAPE, heads.Categorical(DIGITS_LEVELS), hidden_channels=64, num_layers=3)
+
+
+def _diagonalbilstm(args: argparse.Namespace) -> AutoregressiveModel:
+    from .models import DiagonalBiLSTM
+
+    return DiagonalBiLSTM(DIGITS_SHAPE, heads.Categorical(DIGITS_LEVELS), hidden_channels=48, num_layers=2)
+
+
 def _transformer(args: argparse.Namespace) -> AutoregressiveModel:
     from .models import Transformer
 
@@ -57,6 +69,8 @@ MODELS: dict[str, Callable[[argparse.Namespace], AutoregressiveModel]] = {
     "made": _made,
     "pixelcnn": _pixelcnn,
     "gated": _gated,
+    "rowlstm": _rowlstm,
+    "diagonalbilstm": _diagonalbilstm,
     "transformer": _transformer,
 }
 

@@ -13,7 +13,7 @@ from .lstm_cell import gate_groups, lstm_cell
 from .masked_conv import MaskedConv2d
 from .pointwise import Pointwise2d
 
-__all__ = ["DiagonalBiLSTMLayer", "DiagonalCache", "DiagonalConv", "skew", "unskew"]
+__all__ = ["DiagonalBiLSTMLayer", "DiagonalCache", "DiagonalConv", "both_directions", "skew", "unskew"]
 
 
 def skew(x: torch.Tensor) -> torch.Tensor:
@@ -37,19 +37,23 @@ class DiagonalConv(nn.Conv1d):
     On a column ``h (N, F, H)`` of the skewed map (a diagonal of the image) it
     gives :math:`W_0 h_{i-1} + W_1 h_i` at row :math:`i` (zero above the image):
     the states of the pixel above and of the pixel to the left, in image
-    coordinates. :meth:`at` is the same convolution on those two positions.
+    coordinates. The teacher-forced pass runs the two directions' convolutions
+    as one (:func:`both_directions`, on whole columns); :meth:`at` is the same
+    convolution at one position.
     """
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(in_channels, out_channels, 2, bias=False)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        """A column ``(N, F, H)`` to ``(N, out, H)``."""
-        return F.conv1d(F.pad(h, (1, 0)), self.weight)
-
     def at(self, above: torch.Tensor, left: torch.Tensor) -> torch.Tensor:
         """One position from the states above and to the left, each ``(N, F)``, to ``(N, out)``."""
         return F.conv1d(torch.stack([above, left], dim=-1), self.weight)[..., 0]
+
+
+def both_directions(h: torch.Tensor, first: DiagonalConv, second: DiagonalConv) -> torch.Tensor:
+    """Two directions' :class:`DiagonalConv` down whole columns at once: ``h (N, 2F, H)`` (the first's
+    states, then the second's) to ``(N, 2 out, H)``, one grouped convolution, zero above the image."""
+    return F.conv1d(F.pad(h, (1, 0)), torch.cat([first.weight, second.weight]), groups=2)
 
 
 @dataclass
@@ -119,19 +123,23 @@ class DiagonalBiLSTMLayer(nn.Module):
         W = x.shape[-1]
         lr_in, rl_in = self.input_to_state(x).chunk(2, dim=1)  # each (N, 4F, H, W)
         rl_in = rl_in + self.pixels_to_state(inputs)
-        lr = unskew(self._scan(skew(lr_in), self.left_to_right), W)
-        rl = unskew(self._scan(skew(rl_in.flip(-1)), self.right_to_left), W).flip(-1)
-        rl = F.pad(rl, (0, 0, 1, 0))[:, :, :-1]  # shifted down: row i reads row i - 1
+        # both directions in one scan: the right-to-left one on the mirrored map
+        states = unskew(self._scan(torch.cat([skew(lr_in), skew(rl_in.flip(-1))], dim=1)), W)  # (N, 2F, H, W)
+        lr, rl = states.chunk(2, dim=1)
+        rl = F.pad(rl.flip(-1), (0, 0, 1, 0))[:, :, :-1]  # shifted down: row i reads row i - 1
         return x + self.output(lr + rl)
 
-    @staticmethod
-    def _scan(gates: torch.Tensor, conv: DiagonalConv) -> torch.Tensor:
-        """The LSTM over the columns of skewed gates ``(N, 4F, H, S)``: hidden states ``(N, F, H, S)``."""
+    def _scan(self, gates: torch.Tensor) -> torch.Tensor:
+        """Both LSTMs over the columns of skewed gates ``(N, 2 * 4F, H, S)`` (left-to-right, then
+        right-to-left on the mirrored map): their hidden states ``(N, 2F, H, S)``."""
         N, G, H, S = gates.shape
-        h = cell = gates.new_zeros(N, G // 4, H)
+        h = gates.new_zeros(N, G // 4, H)
+        cell = gates.new_zeros(N, 2, G // 8, H)
         states = []
         for s in range(S):
-            h, cell = lstm_cell(gates[..., s] + conv(h), cell)
+            pre = gates[..., s] + both_directions(h, self.left_to_right, self.right_to_left)  # (N, 8F, H)
+            h, cell = lstm_cell(pre.view(N, 2, G // 2, H), cell, dim=2)
+            h = h.flatten(1, 2)  # (N, 2F, H)
             states.append(h)
         return torch.stack(states, dim=-1)
 

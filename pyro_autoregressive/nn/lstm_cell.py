@@ -9,7 +9,7 @@ from .masked_conv import channel_groups
 __all__ = ["gate_groups", "lstm_cell"]
 
 
-def lstm_cell(gates: torch.Tensor, cell: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def lstm_cell(gates: torch.Tensor, cell: torch.Tensor, dim: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     r"""One LSTM update from pre-activations ``gates (N, 4F, ...)`` and the previous cell ``(N, F, ...)``.
 
     .. math::
@@ -18,9 +18,10 @@ def lstm_cell(gates: torch.Tensor, cell: torch.Tensor) -> tuple[torch.Tensor, to
         h' = \sigma(o) \odot \tanh(c')
 
     Elementwise in every feature, so a feature's channel group (channel masks) is
-    kept from its gates to ``h'`` and ``c'``. Returns ``(h', c')``.
+    kept from its gates to ``h'`` and ``c'``. Returns ``(h', c')``. The gates are split along ``dim``
+    (another than 1 runs several LSTMs at once, e.g. ``(N, directions, 4F, H)``).
     """
-    o, f, i, g = gates.chunk(4, dim=1)
+    o, f, i, g = gates.chunk(4, dim=dim)
     cell = torch.sigmoid(f) * cell + torch.sigmoid(i) * torch.tanh(g)
     return torch.sigmoid(o) * torch.tanh(cell), cell
 
