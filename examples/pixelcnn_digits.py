@@ -1,4 +1,4 @@
-"""Fit a Gated PixelCNN (or a PixelCNN) to scikit-learn's 8x8 digits and report test NLL.
+"""Fit a Gated PixelCNN (or a PixelCNN, PixelCNN++, Row LSTM, Diagonal BiLSTM) to the 8x8 digits; report test NLL.
 
 17 grey levels, ``Categorical(17)`` per pixel, raster order. Split of Tomczak's
 *Deep Generative Modeling* code: train 0-999, validation 1000-1349, test
@@ -9,6 +9,8 @@ images given through ``condition_on_prefix``, the bottom half sampled).
     python examples/pixelcnn_digits.py                   # GatedPixelCNN, <= 15 min on 2 CPU cores
     python examples/pixelcnn_digits.py --model pixelcnn  # the original PixelCNN
     python examples/pixelcnn_digits.py --model pixelcnnpp --layers 2  # PixelCNN++ (logistic mixture)
+    python examples/pixelcnn_digits.py --model rowlstm --layers 4     # PixelRNN's Row LSTM
+    python examples/pixelcnn_digits.py --model diagonalbilstm --layers 3  # PixelRNN's Diagonal BiLSTM
     python examples/pixelcnn_digits.py --quick           # seconds, for smoke tests
 """
 
@@ -27,7 +29,13 @@ from pyro_autoregressive.datasets import DIGITS_LEVELS, load_digits_split
 from pyro_autoregressive.plotting import save_completion_grid, save_image_grid
 from pyro_autoregressive.training import fit, mean_nll
 
-MODELS = {"gated": par.GatedPixelCNN, "pixelcnn": par.PixelCNN, "pixelcnnpp": par.PixelCNNPlusPlus}
+MODELS = {
+    "gated": par.GatedPixelCNN,
+    "pixelcnn": par.PixelCNN,
+    "pixelcnnpp": par.PixelCNNPlusPlus,
+    "rowlstm": par.RowLSTM,
+    "diagonalbilstm": par.DiagonalBiLSTM,
+}
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:

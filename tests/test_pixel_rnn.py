@@ -9,6 +9,8 @@ import pyro_autoregressive as par
 from pyro_autoregressive.heads import Bernoulli, Categorical
 from pyro_autoregressive.nn.diagonal_lstm import skew, unskew
 
+from conftest import load_script
+
 
 def _seen(model: par.AutoregressiveModel, height: int, width: int) -> torch.Tensor:
     """``seen[i, j, u, v]``: the parameters of pixel ``(i, j)`` depend on pixel ``(u, v)`` (autograd)."""
@@ -143,3 +145,10 @@ def test_save_load_round_trip(cls, tmp_path):
     context = torch.randn(2, 2)
     assert type(loaded) is cls and loaded.config() == model.config()
     assert torch.equal(loaded.condition(context).log_prob(x), model.condition(context).log_prob(x))
+
+
+@pytest.mark.slow
+def test_benchmark_quick(capsys):
+    load_script("benchmarks/bench_pixelrnn.py").main(["--quick"])
+    out = capsys.readouterr().out
+    assert "DiagonalBiLSTM" in out and "GatedPixelCNN" in out and "images/s" in out

@@ -306,7 +306,7 @@ def test_couples_channels_only_for_per_channel_heads():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["gated", "pixelcnn", "pixelcnnpp"])
+@pytest.mark.parametrize("model", ["gated", "pixelcnn", "pixelcnnpp", "rowlstm", "diagonalbilstm"])
 def test_digits_example_quick(tmp_path, model):
     results = load_script("examples/pixelcnn_digits.py").main(
         ["--quick", "--no-progress", "--model", model, "--out", str(tmp_path)]
@@ -314,8 +314,7 @@ def test_digits_example_quick(tmp_path, model):
     assert results["test_nll"] > 0 and results["baseline_nll"] > 0
     assert (tmp_path / "samples.png").stat().st_size > 0
     assert (tmp_path / "completions.png").stat().st_size > 0
-    classes = {"gated": par.GatedPixelCNN, "pixelcnn": par.PixelCNN, "pixelcnnpp": par.PixelCNNPlusPlus}
-    assert type(par.load(tmp_path / "model")) is classes[model]
+    assert type(par.load(tmp_path / "model")) is load_script("examples/pixelcnn_digits.py").MODELS[model]
 
 
 @pytest.mark.slow
