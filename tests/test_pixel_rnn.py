@@ -152,3 +152,19 @@ def test_benchmark_quick(capsys):
     load_script("benchmarks/bench_pixelrnn.py").main(["--quick"])
     out = capsys.readouterr().out
     assert "DiagonalBiLSTM" in out and "GatedPixelCNN" in out and "images/s" in out
+
+
+@pytest.mark.slow
+def test_multiscale_example(tmp_path):
+    """The example runs, and its NLL is the sum of the two distributions' exact log-densities."""
+    example = load_script("examples/multiscale_digits.py")
+    result = example.main(["--quick", "--no-progress", "--out", str(tmp_path)])
+    assert result["total"] == pytest.approx(result["small"] + result["large_given_small"])
+    assert (tmp_path / "samples.png").stat().st_size > 0
+    torch.manual_seed(0)
+    small = par.RowLSTM((1, 4, 4), Categorical(17), hidden_channels=4, num_layers=1, first_kernel_size=3)
+    large = par.RowLSTM((1, 8, 8), Categorical(17), hidden_channels=4, num_layers=1, local_context_channels=1)
+    x = torch.randint(0, 17, (5, 1, 8, 8))
+    s = example.subsample(x)
+    direct = small.condition().log_prob(s) + large.condition(local_context=example.lift(s, large.dtype)).log_prob(x)
+    assert example.test_nll(small, large, x)["total"] == pytest.approx(-direct.mean().item(), rel=1e-6)
