@@ -51,9 +51,10 @@ class DiagonalConv(nn.Conv1d):
 
 
 def both_directions(h: torch.Tensor, first: DiagonalConv, second: DiagonalConv) -> torch.Tensor:
-    """Two directions' :class:`DiagonalConv` down whole columns at once: ``h (N, 2F, H)`` (the first's
-    states, then the second's) to ``(N, 2 out, H)``, one grouped convolution, zero above the image."""
-    return F.conv1d(F.pad(h, (1, 0)), torch.cat([first.weight, second.weight]), groups=2)
+    """Two directions' :class:`DiagonalConv` down a column at once: ``h (N, 2F, n + 1)`` (the first's
+    states, then the second's; rows ``i - 1 .. i + n - 1``) to rows ``i .. i + n - 1``, ``(N, 2 out, n)``,
+    one grouped convolution."""
+    return F.conv1d(h, torch.cat([first.weight, second.weight]), groups=2)
 
 
 @dataclass
@@ -131,15 +132,24 @@ class DiagonalBiLSTMLayer(nn.Module):
 
     def _scan(self, gates: torch.Tensor) -> torch.Tensor:
         """Both LSTMs over the columns of skewed gates ``(N, 2 * 4F, H, S)`` (left-to-right, then
-        right-to-left on the mirrored map): their hidden states ``(N, 2F, H, S)``."""
+        right-to-left on the mirrored map): their hidden states ``(N, 2F, H, S)``.
+
+        Column ``s`` holds the pixels ``(i, s - i)``; only the rows of those inside the image are
+        computed. Below them (``j < 0``) the states are zero, as the skewed map's zero gates and
+        zero neighbours give; above them (``j >= W``) they are never read and are left zero.
+        """
         N, G, H, S = gates.shape
+        width = S - H + 1
         h = gates.new_zeros(N, G // 4, H)
         cell = gates.new_zeros(N, 2, G // 8, H)
         states = []
         for s in range(S):
-            pre = gates[..., s] + both_directions(h, self.left_to_right, self.right_to_left)  # (N, 8F, H)
-            h, cell = lstm_cell(pre.view(N, 2, G // 2, H), cell, dim=2)
-            h = h.flatten(1, 2)  # (N, 2F, H)
+            lo, hi = max(0, s - width + 1), min(H, s + 1)  # the rows inside the image: lo .. hi - 1
+            window = h[..., lo - 1 : hi] if lo else F.pad(h[..., :hi], (1, 0))  # and the row above them
+            pre = gates[:, :, lo:hi, s] + both_directions(window, self.left_to_right, self.right_to_left)
+            inside, cell = lstm_cell(pre.view(N, 2, G // 2, hi - lo), cell[..., lo:hi], dim=2)
+            h = F.pad(inside.flatten(1, 2), (lo, H - hi))  # (N, 2F, H)
+            cell = F.pad(cell, (lo, H - hi))
             states.append(h)
         return torch.stack(states, dim=-1)
 
