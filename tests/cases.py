@@ -6,7 +6,7 @@ registered with every head it supports and the whole table passes.
 Each model family registers its cases in its own ``tests/cases_<family>.py``
 (collected at the bottom of this file).
 Keep the event tiny: discrete cases are enumerated (``K ** values`` points),
-continuous ones integrated on a grid (at most 2 values per event).
+continuous ones integrated one conditional (step and channel) at a time on a fine 1-d rule.
 """
 
 from __future__ import annotations

@@ -204,3 +204,43 @@ def test_channel_cdf_is_the_integral_of_the_density(head, temperature):
     torch.testing.assert_close(density, joint(v) / marginal_x0, rtol=1e-5, atol=1e-8)
     ends = cdf(torch.tensor([-1e3, 1e3], dtype=torch.float64))
     torch.testing.assert_close(ends, torch.tensor([0.0, 1.0], dtype=torch.float64), rtol=0, atol=1e-12)
+
+
+COUPLED = [Normal(), NormalMixture(3), DiscretizedLogisticMixture(3, num_classes=5)]
+
+
+def coupled_values(head: Head, shape: tuple[int, ...]) -> torch.Tensor:
+    if head.is_discrete:
+        return torch.randint(0, head.num_classes, shape)
+    return 2.0 * torch.randn(shape, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("head", COUPLED, ids=repr)
+@pytest.mark.parametrize("channels", [1, 2, 3])
+@pytest.mark.parametrize("temperature", [1.0, 0.6])
+def test_channel_log_prob_is_the_chain_rule(head, channels, temperature):
+    """The channel conditionals sum to ``log_prob``, and the one of channel ``c`` reads no channel ``> c``."""
+    torch.manual_seed(4)
+    params = 2.0 * torch.randn(16, head.num_params(channels), dtype=torch.float64)
+    value = coupled_values(head, (16, channels))
+    conditionals = head.channel_log_prob(params, value, temperature)  # (16, C)
+    assert conditionals.shape == (16, channels)
+    torch.testing.assert_close(conditionals.sum(-1), head.log_prob(params, value, temperature), rtol=1e-13, atol=1e-13)
+    for c in range(channels - 1):  # change the later channels: channel c's conditional must not move
+        other = value.clone()
+        other[:, c + 1 :] = coupled_values(head, (16, channels - c - 1))
+        assert torch.equal(head.channel_log_prob(params, other, temperature)[:, : c + 1], conditionals[:, : c + 1])
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.4])
+def test_discrete_channel_conditionals_are_normalised(temperature):
+    """Every channel's conditional mass sums to 1 over its levels, for every prefix (three channels)."""
+    head = DiscretizedLogisticMixture(3, num_classes=5)
+    torch.manual_seed(5)
+    params = 3.0 * torch.randn(4, 1, head.num_params(3), dtype=torch.float64)
+    values = discrete_values(head, 3)  # (M, 3): every prefix, every level
+    conditionals = head.channel_log_prob(params, values[None], temperature)  # (4, M, 3)
+    for c in range(3):
+        # group the values by their prefix (channels <= c), each level of channel c once per group
+        groups = conditionals[..., c].reshape(4, 5**c, 5, 5 ** (2 - c))[..., 0]  # (4, prefixes, levels)
+        assert torch.logsumexp(groups, -1).abs().max() < 1e-12

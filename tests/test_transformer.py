@@ -183,3 +183,25 @@ def test_digits_example_quick(tmp_path):
 def test_benchmark_quick():
     rows = load_script("benchmarks/bench_transformer.py").main(["--quick"])
     assert rows[0]["cached_s"] > 0 and rows[-1]["log_prob_s"] > 0
+
+
+@pytest.mark.parametrize("image_shape", [None, (3, 2, 2)], ids=["sequence", "image-c3"])
+def test_index_embedding_is_the_one_hot_product(image_shape):
+    """Discrete values are embedded by index; the token embeddings (and the channel coupling's
+    output) equal the products of the same weights with the one-hot features, channel-major."""
+    torch.manual_seed(0)
+    kwargs = {"max_length": 6} if image_shape is None else {"image_shape": image_shape}
+    model = par.Transformer(Categorical(5), d_model=8, num_heads=2, num_layers=1, coupling_hidden=4, **kwargs)
+    model = model.double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    d = model.condition()
+    steps = d.layout.to_steps(d.sample((3,)))  # (N, S, C)
+    one_hot = torch.nn.functional.one_hot(steps, 5).double().flatten(-2)  # (N, S, C*K), channel-major
+    features = model._step_features(steps)  # (N, S, C, F)
+    torch.testing.assert_close(model._tokens(features), model.token_embedding(one_hot), rtol=0, atol=1e-15)
+    if model.coupling is not None:
+        c, z = model.coupling, torch.randn(3, steps.shape[1], 8, dtype=torch.float64)
+        expected = c.out(torch.relu(c.hidden(one_hot) + c.context(z))) + c.direct(one_hot)
+        torch.testing.assert_close(c(features[..., 8:], z), expected, rtol=0, atol=1e-14)

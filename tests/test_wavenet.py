@@ -275,3 +275,16 @@ def test_audio_example_quick(tmp_path):
     assert 0 < result["model_bits"] < 9 and 0 < result["xz -9"] < 9
     audio, rate = read_wav(tmp_path / "generated.wav")
     assert rate == 11025 and audio.shape[0] == 1
+
+
+def test_one_hot_input_is_a_lookup_of_the_input_layer():
+    """``one_hot=True`` embeds by index: the features plus the bias are the input 1x1 convolution of the
+    one-hot vectors (the same weights, so a file saved with the one-hot product loads to the same function)."""
+    torch.manual_seed(0)
+    model = par.WaveNet(
+        Categorical(7), length=5, residual_channels=4, skip_channels=4, num_layers=2, num_stacks=1, one_hot=True
+    ).double()
+    x = torch.randint(0, 7, (3, 5))
+    one_hot = torch.nn.functional.one_hot(x, 7).double().transpose(1, 2)  # (N, K, T)
+    looked_up = model.embed(x).transpose(1, 2) + model.input.bias[:, None]  # (N, R, T)
+    torch.testing.assert_close(looked_up, model.input(one_hot), rtol=0, atol=1e-15)

@@ -111,12 +111,36 @@ class CoupledMixture(Head, abstract=True):
         shift = torch.einsum("...ckm,...k->...cm", matrix, scaled[..., : used - 1])
         return p.loc[..., :used, :] + shift
 
-    def log_prob(self, params: torch.Tensor, value: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-        channels = value.shape[-1]
-        p = self._unpack(params, channels, temperature)
+    def _component_terms(
+        self, params: torch.Tensor, value: torch.Tensor, temperature: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mixture log-weights ``(*N, M)`` and per-channel component log-densities ``(*N, C, M)`` of ``value``."""
+        p = self._unpack(params, value.shape[-1], temperature)
         loc = self._coupled_loc(p, self._scaled(value, params.dtype)[..., :-1])  # (*N, C, M)
-        per_channel = self._component_log_prob(value.unsqueeze(-1), loc, p.log_scale)  # (*N, C, M)
-        return torch.logsumexp(p.log_weights + per_channel.sum(-2), dim=-1)
+        return p.log_weights, self._component_log_prob(value.unsqueeze(-1), loc, p.log_scale)
+
+    def log_prob(self, params: torch.Tensor, value: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+        log_weights, per_channel = self._component_terms(params, value, temperature)
+        return torch.logsumexp(log_weights + per_channel.sum(-2), dim=-1)
+
+    def channel_log_prob(self, params: torch.Tensor, value: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+        r"""Per-channel conditional log-densities ``(*N, C)`` of a step's values ``(*N, C)``.
+
+        Entry ``c`` is :math:`\log p(x_c \mid x_{<c})`, the chain rule's factor of
+        channel ``c``: the difference of the running joints
+
+        .. math::
+            \log p(x_{\le c}) = \log \sum_m \pi_m \prod_{c' \le c} f_{c',m}(x_{c'}),
+
+        so it reads only channels ``<= c``, and the entries sum to :meth:`log_prob`
+        (up to rounding). Each entry is a normalised density (or mass) in
+        :math:`x_c` for every prefix, which is how a multi-channel step's
+        normalisation is checked one channel at a time.
+        """
+        log_weights, per_channel = self._component_terms(params, value, temperature)  # (*N, M), (*N, C, M)
+        running = torch.logsumexp(log_weights.unsqueeze(-2) + per_channel.cumsum(-2), dim=-1)  # (*N, C)
+        # log p(x_<0) = logsumexp(log_weights) = 0: the weights are normalised
+        return torch.diff(running, dim=-1, prepend=running.new_zeros(running.shape[:-1] + (1,)))
 
     def channel_cdf(
         self,

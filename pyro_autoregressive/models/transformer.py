@@ -34,6 +34,9 @@ class Transformer(AutoregressiveModel):
     for continuous ones), ``E`` the token embedding, ``p`` learned positions and
     pre-norm blocks of causal multi-head attention and a GELU MLP. So
     ``theta_i`` depends on ``x_{<i}`` only and one pass gives every conditional.
+    Discrete values are embedded by index: ``E u`` is the sum over the step's
+    channels of the column of ``E`` that each value selects (``F.embedding``),
+    never a product with a one-hot matrix.
 
     *Sequences*: ``Transformer(head, max_length)``; events ``(T,)`` for any
     ``T <= max_length`` (``model.condition(length=T)``). *Images*:
@@ -154,8 +157,9 @@ class Transformer(AutoregressiveModel):
         self.output = nn.Linear(d_model, num_params)
         self.coupling = None
         if self.couples_channels:
+            assert head.num_classes is not None
             self.coupling = ChannelCoupling(
-                channels, self.num_features, num_params // channels, d_model, coupling_hidden
+                channels, head.num_classes, num_params // channels, d_model, coupling_hidden
             )
         self._init_weights(num_layers)
 
@@ -189,10 +193,10 @@ class Transformer(AutoregressiveModel):
         return SequenceLayout(length)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Values ``(N, *E)`` to features ``(N, *E, F)``: one-hot for discrete heads, the values otherwise."""
-        if self.head.is_discrete:
-            return F.one_hot(x, self.num_features).to(self.dtype)  # (N, *E, K)
-        return x.to(self.dtype).unsqueeze(-1)  # (N, *E, 1)
+        """Values ``(N, *E)`` to per-value features ``(N, *E, F)`` (:meth:`_step_features`, in event layout)."""
+        if self.image_shape is not None:
+            return self._step_features(x.movedim(1, -1)).movedim(-2, 1)  # (N, H, W, C) -> (N, C, H, W, F)
+        return self._step_features(x.unsqueeze(-1)).squeeze(-2)  # (N, T, 1) -> (N, T, F)
 
     def network(
         self, h: torch.Tensor, context: torch.Tensor | None, local_context: torch.Tensor | None
@@ -200,11 +204,11 @@ class Transformer(AutoregressiveModel):
         N = h.shape[0]
         if self.image_shape is not None:
             C, H, W, F_ = h.shape[1:]
-            u = h.permute(0, 2, 3, 1, 4).reshape(N, H * W, C * F_)  # (N, S, C*F), raster order
+            u = h.permute(0, 2, 3, 1, 4).reshape(N, H * W, C, F_)  # (N, S, C, F), raster order
         else:
-            u = h  # (N, T, F)
+            u = h.unsqueeze(-2)  # (N, T, 1, F)
         S = u.shape[1]
-        tokens = torch.cat([self.start.expand(N, 1, -1), self.token_embedding(u[:, :-1])], dim=1)  # (N, S, D)
+        tokens = torch.cat([self.start.expand(N, 1, -1), self._tokens(u[:, :-1])], dim=1)  # (N, S, D)
         x = self._inputs(tokens, 0, self._context_features(context), self._local_features(local_context))
         for block in self.blocks:
             x = block(x)  # (N, S, D)
@@ -237,16 +241,37 @@ class Transformer(AutoregressiveModel):
         return self.drop(x)
 
     def _params(self, z: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
-        """Normalised hidden states ``(N, n, D)`` (and the steps' own features ``(N, n, C*F)``) to ``(N, n, P)``."""
+        """Normalised hidden states ``(N, n, D)`` (and the steps' own features ``(N, n, C, F)``) to ``(N, n, P)``."""
         params = self.output(z)
         if self.coupling is not None:
             assert u is not None
-            params = params + self.coupling(u, z)
+            params = params + self.coupling(u[..., self.d_model :], z)
         return params
 
     def _step_features(self, values: torch.Tensor) -> torch.Tensor:
-        """Step values ``(N, n, C)`` to features ``(N, n, C*F)`` (channel-major, as in :meth:`network`)."""
-        return self.embed(values).flatten(-2)
+        """Step values ``(*, C)`` to features ``(*, C, F)``: each channel's share of the token embedding.
+
+        Channel ``c`` of value ``v`` contributes the column ``c K + v`` of the token
+        embedding's weight, looked up by index (discrete heads; the product of that
+        weight with the one-hot features, without the product), or ``v`` times column
+        ``c`` (continuous heads); :meth:`_tokens` sums the channels. With the in-pixel
+        coupling, each channel's columns of its layers follow
+        (:meth:`ChannelCoupling.embed`): ``F = D + hidden + C*P_c``.
+        """
+        C = values.shape[-1]
+        weight = self.token_embedding.weight.t()  # (C*F, D), channel-major rows
+        if self.head.is_discrete:
+            offsets = torch.arange(C, device=values.device) * self.num_features  # (C,)
+            features = F.embedding(values + offsets, weight)  # (*, C, D)
+        else:
+            features = values.to(self.dtype).unsqueeze(-1) * weight  # (*, C, 1) * (C, D) -> (*, C, D)
+        if self.coupling is not None:
+            features = torch.cat([features, self.coupling.embed(values)], dim=-1)  # (*, C, D + hidden + C*P_c)
+        return features
+
+    def _tokens(self, u: torch.Tensor) -> torch.Tensor:
+        """Step features ``(N, n, C, F)`` to token embeddings ``(N, n, D)``: the sum of the channels' shares."""
+        return u[..., : self.d_model].sum(-2)
 
 
 class TransformerState(IncrementalState):
@@ -288,7 +313,7 @@ class TransformerState(IncrementalState):
             values = torch.zeros(N, self.layout.channels, dtype=torch.long, device=self.hidden.device)
             if partial is not None and partial.shape[-1] > 0:
                 values = torch.cat([partial, values[:, partial.shape[-1] :]], dim=-1)
-            u = self.model._step_features(values.unsqueeze(1))  # (N, 1, C*F)
+            u = self.model._step_features(values.unsqueeze(1))  # (N, 1, C, F)
         return self.model._params(self.hidden, u)[:, 0]  # (N, P)
 
     def advance(self, value: torch.Tensor) -> None:
@@ -299,7 +324,7 @@ class TransformerState(IncrementalState):
         n = values.shape[1]
         used = min(n, self.layout.num_steps - 1 - self.step)
         if used > 0:
-            tokens = self.model.token_embedding(self.model._step_features(values[:, :used]))  # (N, used, D)
+            tokens = self.model._tokens(self.model._step_features(values[:, :used]))  # (N, used, D)
             self.hidden = self._run(tokens, self.step + 1)
         self.step += n
 

@@ -93,7 +93,10 @@ class WaveNet(AutoregressiveModel):
     :param local_context_channels: channels of the local context (0: none).
     :param hop_length: samples per local-context frame.
     :param one_hot: feed discrete values as one-hot vectors (as in the paper)
-        instead of a scalar in ``[-1, 1]``.
+        instead of a scalar in ``[-1, 1]``. The input layer's product with a
+        one-hot vector is a column of its weight, so :meth:`embed` looks that
+        column up by index (``F.embedding``; same parameters, same function) and
+        the layer adds only its bias.
 
     NOTE: local features are upsampled by repetition, not by a learned transposed
     convolution; the 1x1 conditioning map after it is learned, and repetition
@@ -182,10 +185,21 @@ class WaveNet(AutoregressiveModel):
             return None
         return (self.local_context_channels, self.num_frames(layout.num_steps))
 
+    @property
+    def num_input_features(self) -> int:
+        """``F``, the features per sample that :meth:`embed` gives (``R`` with ``one_hot``, else 1)."""
+        return self.residual_channels if self.one_hot else 1
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
+        r"""Values ``(N, T)`` to features ``(N, T, F)``.
+
+        With ``one_hot`` the features are the input layer's weight column of each
+        value, :math:`W_\text{in} e_{x_t}` looked up by index, ``(N, T, R)``;
+        :meth:`trunk` adds the bias (so a delayed, zero-padded position gives the
+        bias alone, as the one-hot zero vector did). Otherwise the scaled value, ``(N, T, 1)``.
+        """
         if self.one_hot:
-            assert self.head.num_classes is not None
-            return F.one_hot(x, self.head.num_classes).to(self.dtype)  # (N, T, K)
+            return F.embedding(x, self.input.weight[:, :, 0].t())  # (N, T, R): column x_t of W_in (R, K)
         return super().embed(x)  # (N, T, 1)
 
     def conditioning(
@@ -222,7 +236,11 @@ class WaveNet(AutoregressiveModel):
         The cached state runs the same body on one step (``(N, F)`` to ``(N, P)``),
         with ``convs`` standing in for the dilated convolutions (:class:`ConvQueue`).
         """
-        h = self.input(x)  # (N, R, T)
+        if self.one_hot:  # the weight was applied by the lookup in `embed`: add the bias
+            bias = self.input.bias
+            h = x + (bias if x.dim() == 2 else bias[:, None])  # (N, R, T), or (N, R) on one step
+        else:
+            h = self.input(x)  # (N, R, T)
         gated = []
         for k, block in enumerate(self.blocks):
             h, z = block(h, None if cond is None else cond[k], None if convs is None else convs[k])
@@ -288,7 +306,7 @@ class WaveNetState(IncrementalState):
         self.queues = [ConvQueue(zero, model.kernel_size, d) for d in model.dilations]
         self._frame = -1
         self._cond: list[torch.Tensor] | None = None  # per layer (N, 2R), of the current frame
-        self._params = self._position(torch.zeros(self.batch_size, model.input.in_channels, **factory))
+        self._params = self._position(torch.zeros(self.batch_size, model.num_input_features, **factory))
 
     def params(self, partial: torch.Tensor | None = None) -> torch.Tensor:
         return self._params  # (N, P)
