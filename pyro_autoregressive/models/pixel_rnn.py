@@ -51,6 +51,7 @@ class RowLSTM(PixelNetwork):
     References:
         van den Oord, Kalchbrenner, Kavukcuoglu. Pixel Recurrent Neural Networks.
         ICML 2016. https://arxiv.org/abs/1601.06759
+
     Example::
 
         >>> import pyro_autoregressive as par
@@ -117,6 +118,7 @@ class DiagonalBiLSTM(PixelNetwork):
     References:
         van den Oord, Kalchbrenner, Kavukcuoglu. Pixel Recurrent Neural Networks.
         ICML 2016. https://arxiv.org/abs/1601.06759
+
     Example::
 
         >>> import pyro_autoregressive as par
