@@ -262,6 +262,41 @@ def test_linear_levels_and_wav_round_trip(tmp_path):
         write_wav(tmp_path / "x.wav", torch.zeros(1, 2, 3), 8000)
 
 
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_encoders_refuse_non_finite_samples(bad):
+    """NaN once became INT64_MIN (a level outside every model's support) and inf a full-scale level."""
+    audio = torch.tensor([0.0, bad, 0.5])
+    for encode in (mu_law_encode, linear_encode):
+        with pytest.raises(ValueError, match=r"^audio: expected finite samples in \[-1, 1\], got 1 non-finite"):
+            encode(audio)
+
+
+def test_linear_decode_checks_dtype_and_range():
+    """Like mu_law_decode: integer levels in [0, K-1], decoded to a floating dtype; never silently out of [-1, 1)."""
+    with pytest.raises(TypeError, match=r"levels: expected an integer tensor, got torch.float32"):
+        linear_decode(torch.tensor([0.5]))
+    with pytest.raises(TypeError, match=r"levels: expected an integer tensor, got torch.bool"):
+        linear_decode(torch.tensor([True]))
+    with pytest.raises(ValueError, match=r"levels: expected integers in \[0, 255\], got \[0, 300\]"):
+        linear_decode(torch.tensor([0, 300]))
+    with pytest.raises(ValueError, match=r"levels: expected integers in \[0, 7\], got \[-1, 3\]"):
+        linear_decode(torch.tensor([-1, 3]), 8)
+    for decode in (linear_decode, mu_law_decode):
+        with pytest.raises(TypeError, match=r"dtype: expected a floating-point torch.dtype, got torch.int64"):
+            decode(torch.tensor([1]), 8, torch.long)
+
+
+def test_write_wav_refuses_non_finite_and_non_float_samples(tmp_path):
+    pytest.importorskip("soundfile")
+    with pytest.raises(ValueError, match=r"audio: expected finite samples .* got 1 non-finite .*nan"):
+        write_wav(tmp_path / "nan.wav", torch.tensor([0.0, math.nan]), 8000)  # once a full-scale click
+    with pytest.raises(TypeError, match=r"audio: expected a floating-point tensor of samples .* got torch.int64"):
+        write_wav(tmp_path / "levels.wav", torch.arange(256), 8000)  # levels, not samples: decode them first
+    with pytest.raises(ValueError, match="sample_rate: expected an int >= 1, got True"):
+        write_wav(tmp_path / "rate.wav", torch.zeros(4), True)
+    assert not any(tmp_path.iterdir())
+
+
 # -- the example ------------------------------------------------------------------------------------
 
 
