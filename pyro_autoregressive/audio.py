@@ -17,6 +17,33 @@ def _check_levels(num_classes: int) -> float:
     return float(num_classes - 1)
 
 
+def _check_audio(audio: torch.Tensor, name: str = "audio") -> None:
+    """Samples: a floating-point tensor of finite values (NaN would become INT64_MIN, or a full-scale click)."""
+    if not isinstance(audio, torch.Tensor) or not audio.dtype.is_floating_point:
+        received = audio.dtype if isinstance(audio, torch.Tensor) else type(audio).__name__
+        raise TypeError(f"{name}: expected a floating-point tensor of samples in [-1, 1], got {received}")
+    if not torch.isfinite(audio).all():
+        bad = audio[~torch.isfinite(audio)]
+        raise ValueError(
+            f"{name}: expected finite samples in [-1, 1], got {bad.numel()} non-finite (first: {bad[0].item()})"
+        )
+
+
+def _check_level_tensor(levels: torch.Tensor, num_classes: int, dtype: torch.dtype) -> None:
+    """Levels: an integer tensor in ``[0, K-1]``, decoded to a floating ``dtype``."""
+    if not isinstance(levels, torch.Tensor) or levels.dtype.is_floating_point or levels.dtype.is_complex:
+        received = levels.dtype if isinstance(levels, torch.Tensor) else type(levels).__name__
+        raise TypeError(f"levels: expected an integer tensor, got {received}")
+    if levels.dtype == torch.bool:
+        raise TypeError(f"levels: expected an integer tensor, got {levels.dtype}")
+    if levels.numel() and (levels.min() < 0 or levels.max() > num_classes - 1):
+        raise ValueError(
+            f"levels: expected integers in [0, {num_classes - 1}], got [{levels.min().item()}, {levels.max().item()}]"
+        )
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype: expected a floating-point torch.dtype, got {dtype!r}")
+
+
 def mu_law_encode(audio: torch.Tensor, num_classes: int = 256) -> torch.Tensor:
     r"""Compand ``audio`` in ``[-1, 1]`` and quantise it to levels ``0..K-1`` (ITU-T G.711, WaveNet).
 
@@ -24,8 +51,9 @@ def mu_law_encode(audio: torch.Tensor, num_classes: int = 256) -> torch.Tensor:
         f(x) = \operatorname{sign}(x) \frac{\ln(1 + \mu |x|)}{\ln(1 + \mu)}, \qquad
         q = \operatorname{round}\Big(\frac{f(x) + 1}{2} \mu\Big), \qquad \mu = K - 1
 
-    Values outside ``[-1, 1]`` are clipped. :func:`mu_law_decode` is its exact
-    inverse on the levels: ``mu_law_encode(mu_law_decode(q)) == q`` for every ``q``.
+    Values outside ``[-1, 1]`` are clipped; NaN or infinite samples are a ``ValueError``.
+    :func:`mu_law_decode` is its exact inverse on the levels: ``mu_law_encode(mu_law_decode(q)) == q``
+    for every ``q``.
 
     :param audio: floating-point samples, any shape.
     :param num_classes: ``K`` (256 for 8-bit mu-law).
@@ -38,8 +66,7 @@ def mu_law_encode(audio: torch.Tensor, num_classes: int = 256) -> torch.Tensor:
         tensor([  0, 128, 255])
     """
     mu = _check_levels(num_classes)
-    if not audio.dtype.is_floating_point:
-        raise TypeError(f"audio: expected a floating-point tensor in [-1, 1], got {audio.dtype}")
+    _check_audio(audio)
     x = audio.clamp(-1.0, 1.0)
     companded = torch.sign(x) * torch.log1p(mu * x.abs()) / math.log1p(mu)
     return torch.round((companded + 1.0) * (mu / 2.0)).long()
@@ -51,10 +78,7 @@ def mu_law_decode(levels: torch.Tensor, num_classes: int = 256, dtype: torch.dty
     .. math:: f = \frac{2 q}{\mu} - 1, \qquad x = \operatorname{sign}(f) \frac{(1 + \mu)^{|f|} - 1}{\mu}
     """
     mu = _check_levels(num_classes)
-    if levels.dtype.is_floating_point or levels.dtype == torch.bool:
-        raise TypeError(f"levels: expected an integer tensor, got {levels.dtype}")
-    if levels.numel() and (levels.min() < 0 or levels.max() > mu):
-        raise ValueError(f"levels: expected integers in [0, {int(mu)}], got [{levels.min()}, {levels.max()}]")
+    _check_level_tensor(levels, num_classes, dtype)
     f = levels.to(dtype) * (2.0 / mu) - 1.0
     return torch.sign(f) * (torch.pow(1.0 + mu, f.abs()) - 1.0) / mu  # exactly -1 and 1 at the ends
 
@@ -65,17 +89,21 @@ def linear_encode(audio: torch.Tensor, num_classes: int = 256) -> torch.Tensor:
     This is the convention of WAV files: ``x = (q - K/2) / (K/2)``, so 8-bit
     unsigned PCM bytes and 16-bit signed samples + 32768 are exactly the levels
     (``soundfile`` reads them as these ``x``). :func:`linear_decode` is the exact inverse.
+    NaN or infinite samples are a ``ValueError``.
     """
     _check_levels(num_classes)
-    if not audio.dtype.is_floating_point:
-        raise TypeError(f"audio: expected a floating-point tensor in [-1, 1], got {audio.dtype}")
+    _check_audio(audio)
     half = num_classes / 2.0
     return torch.round((audio + 1.0) * half).clamp(0, num_classes - 1).long()
 
 
 def linear_decode(levels: torch.Tensor, num_classes: int = 256, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Levels ``0..K-1`` to samples ``(q - K/2) / (K/2)`` in ``[-1, 1)``; inverse of :func:`linear_encode`."""
+    """Levels ``0..K-1`` to samples ``(q - K/2) / (K/2)`` in ``[-1, 1)``; inverse of :func:`linear_encode`.
+
+    :param levels: an integer tensor of levels in ``[0, K-1]`` (anything else is an error).
+    """
     _check_levels(num_classes)
+    _check_level_tensor(levels, num_classes, dtype)
     half = num_classes / 2.0
     return (levels.to(dtype) - half) / half
 
@@ -99,13 +127,18 @@ def read_wav(path: str | Path, dtype: torch.dtype = torch.float32) -> tuple[torc
 def write_wav(path: str | Path, audio: torch.Tensor, sample_rate: int, subtype: str = "PCM_16") -> Path:
     """Write samples in ``[-1, 1]``, ``(frames,)`` or ``(channels, frames)``, as a WAV file.
 
+    Samples are floating point and finite (integer levels are refused: decode them
+    first with :func:`mu_law_decode` or :func:`linear_decode`); values beyond
+    ``[-1, 1]`` are clipped.
+
     :param subtype: a ``soundfile`` subtype: ``"PCM_U8"``, ``"PCM_16"``, ``"FLOAT"``, ...
     """
     import soundfile
 
+    _check_audio(audio)
     if audio.dim() not in (1, 2):
         raise ValueError(f"audio: expected shape (frames,) or (channels, frames), got {tuple(audio.shape)}")
-    if not isinstance(sample_rate, int) or sample_rate < 1:
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate < 1:
         raise ValueError(f"sample_rate: expected an int >= 1, got {sample_rate!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,15 +10,18 @@ are handed to the caller (or written to a file) and forgotten.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+from .checks import check_bool, check_int
 from .layout import SequenceLayout
 from .model import AutoregressiveModel
-from .sampling import ancestral_sample
+from .sampling import IncrementalState, ancestral_sample
 
 __all__ = ["generate_stream", "stream_to_wav"]
 
@@ -31,7 +34,7 @@ def generate_stream(
     context: torch.Tensor | None = None,
     local_context: torch.Tensor | None = None,
     prefix: torch.Tensor | None = None,
-    num_sequences: int = 1,
+    num_sequences: int | None = None,
     temperature: float = 1.0,
     progress: bool = True,
 ) -> Iterator[torch.Tensor]:
@@ -43,6 +46,10 @@ def generate_stream(
 
     .. math:: x_t \sim p(x_t \mid x_{<t}, c), \quad t = n, \dots, n + \text{num\_samples} - 1
 
+    Every argument is checked when the function is called, before the first chunk
+    is asked for: a wrong type is a ``TypeError``, a wrong value a ``ValueError``,
+    each naming the argument and what it received.
+
     :param model: a sequence model whose incremental state keeps bounded memory
         (:class:`~pyro_autoregressive.WaveNet`); a model without one is refused.
     :param num_samples: how many new steps to draw.
@@ -50,9 +57,13 @@ def generate_stream(
     :param context: global context ``(N, context_size)``.
     :param local_context: ``(N, channels, frames)`` covering the prefix and the new
         steps (for WaveNet ``frames = ceil((n + num_samples) / hop_length)``).
-    :param prefix: ``(N, n)`` given steps to continue (audio continuation); they are
-        committed in one parallel pass and not yielded.
-    :param num_sequences: ``N`` when neither a context nor a prefix gives it.
+    :param prefix: ``(N, n)`` given steps to continue (audio continuation), values
+        of the head's support (integer levels ``0..K-1`` for a discrete head); they
+        are committed in one parallel pass and not yielded.
+    :param num_sequences: ``N``; by default the batch of the context and the
+        prefix, else 1. A context or prefix batch of 1 is repeated ``N`` times; any
+        other batch must be ``N``.
+    :param temperature: a finite float ``> 0`` dividing the logits (as :meth:`temper`).
     :param progress: show a ``tqdm`` progress bar.
 
     Example::
@@ -63,10 +74,43 @@ def generate_stream(
         >>> audio.shape
         torch.Size([1, 50])
     """
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"num_samples: expected an int >= 1, got {num_samples!r}")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size: expected an int >= 1, got {chunk_size!r}")
+    state = _start(
+        model,
+        num_samples,
+        chunk_size,
+        context=context,
+        local_context=local_context,
+        prefix=prefix,
+        num_sequences=num_sequences,
+        temperature=temperature,
+    )
+    return _chunks(model, state, num_samples, chunk_size, float(temperature), check_bool("progress", progress))
+
+
+def _start(
+    model: AutoregressiveModel,
+    num_samples: int,
+    chunk_size: int,
+    *,
+    context: torch.Tensor | None = None,
+    local_context: torch.Tensor | None = None,
+    prefix: torch.Tensor | None = None,
+    num_sequences: int | None = None,
+    temperature: float = 1.0,
+) -> IncrementalState:
+    """Check the arguments of :func:`generate_stream`; the state with the prefix committed."""
+    if not isinstance(model, AutoregressiveModel):
+        raise TypeError(f"model: expected an AutoregressiveModel, got {type(model).__name__}")
+    check_int("num_samples", num_samples, 1)
+    check_int("chunk_size", chunk_size, 1)
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+        raise TypeError(f"temperature: expected a finite float > 0, got {type(temperature).__name__} {temperature!r}")
+    if not math.isfinite(temperature) or temperature <= 0:
+        raise ValueError(f"temperature: expected a finite float > 0, got {temperature!r}")
+    if num_sequences is not None:
+        check_int("num_sequences", num_sequences, 1)
+    if prefix is not None:
+        _check_prefix(model, prefix)
     given = 0 if prefix is None else prefix.shape[-1]
     try:
         layout = model.layout(given + num_samples)
@@ -82,10 +126,16 @@ def generate_stream(
         raise ValueError(
             f"context, local_context: expected one batch dimension (N, ...), got {tuple(dist.batch_shape)}"
         )
-    batch = [num_sequences, *dist.batch_shape, *(() if prefix is None else prefix.shape[:1])]
-    size = max(batch)
-    if prefix is not None and (prefix.dim() != 2 or prefix.shape[0] not in (1, size)):
-        raise ValueError(f"prefix: expected shape (N, n) with N in (1, {size}), got {tuple(prefix.shape)}")
+    batches = {"context, local_context": dist.batch_shape, "prefix": () if prefix is None else prefix.shape[:1]}
+    batches = {name: shape[0] for name, shape in batches.items() if len(shape)}
+    size = num_sequences if num_sequences is not None else max(batches.values(), default=1)
+    for name, batch in batches.items():
+        if batch not in (1, size):
+            given_by = f"num_sequences={num_sequences}" if num_sequences is not None else "the other arguments"
+            raise ValueError(
+                f"{name}: expected a batch of 1 or {size} ({given_by}), got {batch}"
+                + ("" if num_sequences is None else f"; num_sequences: got {num_sequences}")
+            )
     context = None if dist.context is None else dist.context.expand(size, -1)
     local_context = None if dist.local_context is None else dist.local_context.expand(size, -1, -1)
     with torch.no_grad():
@@ -97,6 +147,43 @@ def generate_stream(
             )
         if prefix is not None and given:
             state.advance_prefix(layout.to_steps(prefix.expand(size, -1)))
+    return state
+
+
+def _check_prefix(model: AutoregressiveModel, prefix: object) -> None:
+    """``(N, n)`` values of the head's support, on the model's device."""
+    head = model.head
+    if not isinstance(prefix, torch.Tensor):
+        raise TypeError(f"prefix: expected a torch.Tensor (N, n) or None, got {type(prefix).__name__}")
+    if prefix.dim() != 2:
+        raise ValueError(f"prefix: expected shape (N, n), got {tuple(prefix.shape)}")
+    if head.is_discrete:
+        if prefix.dtype.is_floating_point or prefix.dtype.is_complex or prefix.dtype == torch.bool:
+            raise TypeError(f"prefix: expected an integer dtype (torch.long) for {head!r}, got {prefix.dtype}")
+    elif prefix.dtype != model.dtype:
+        raise TypeError(f"prefix: expected dtype {model.dtype} (the model's) for {head!r}, got {prefix.dtype}")
+    if prefix.device != model.device:
+        raise ValueError(f"prefix: expected a tensor on {model.device} (the model's device), got {prefix.device}")
+    if head.is_discrete:
+        assert head.num_classes is not None
+        if prefix.numel() and (prefix.min() < 0 or prefix.max() >= head.num_classes):
+            raise ValueError(
+                f"prefix: expected integers in [0, {head.num_classes - 1}] for {head!r}, "
+                f"got values in [{prefix.min().item()}, {prefix.max().item()}]"
+            )
+    elif not torch.isfinite(prefix).all():
+        raise ValueError("prefix: expected finite values, got NaN or inf")
+
+
+def _chunks(
+    model: AutoregressiveModel,
+    state: IncrementalState,
+    num_samples: int,
+    chunk_size: int,
+    temperature: float,
+    progress: bool,
+) -> Iterator[torch.Tensor]:
+    """The chunks ``(N, <= chunk_size)`` drawn from ``state``."""
     bar = tqdm(total=num_samples, desc=f"generating ({type(model).__name__})", unit="sample", disable=not progress)
     try:
         for start in range(0, num_samples, chunk_size):
@@ -126,19 +213,38 @@ def stream_to_wav(
     Levels are decoded with :func:`~pyro_autoregressive.audio.mu_law_decode`
     (``mu_law=True``) or :func:`~pyro_autoregressive.audio.linear_decode`; the file
     is appended to as the chunks arrive, so memory does not grow with ``num_samples``.
-    Other keyword arguments go to :func:`generate_stream`.
+    Other keyword arguments go to :func:`generate_stream`; they must give one
+    sequence. Everything is checked before the file is created.
+
+    :param num_classes: the number of levels, if given equal to the head's (the
+        levels of a model with ``K`` classes decoded as ``K'`` levels would be a
+        different waveform). A continuous head is refused.
     """
     import soundfile
 
     from .audio import linear_decode, mu_law_decode
 
-    levels = num_classes or model.head.num_classes
-    if levels is None:
-        raise ValueError(f"num_classes: the head {model.head!r} is continuous; give the number of levels")
-    decode = mu_law_decode if mu_law else linear_decode
+    head = model.head if isinstance(model, AutoregressiveModel) else None
+    if head is not None and not head.is_discrete:
+        raise TypeError(f"model: stream_to_wav writes levels; expected a discrete head, got {head!r}")
+    if num_classes is not None:
+        check_int("num_classes", num_classes, 2)
+        if head is not None and num_classes != head.num_classes:
+            raise ValueError(f"num_classes: expected {head.num_classes} (the levels of {head!r}), got {num_classes}")
+    check_int("sample_rate", sample_rate, 1)
+    decode = mu_law_decode if check_bool("mu_law", mu_law) else linear_decode
+    progress = check_bool("progress", kwargs.pop("progress", True))
+    state = _start(model, num_samples, chunk_size, **kwargs)  # type: ignore[arg-type]
+    if state.batch_size != 1:
+        raise ValueError(
+            f"num_sequences, context, prefix: stream_to_wav writes one sequence, got {state.batch_size} sequences"
+        )
+    levels = model.head.num_classes
+    assert levels is not None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    chunks = _chunks(model, state, num_samples, chunk_size, float(kwargs.get("temperature", 1.0)), progress)
     with soundfile.SoundFile(str(path), "w", samplerate=sample_rate, channels=1, subtype=subtype) as out:
-        for chunk in generate_stream(model, num_samples, chunk_size=chunk_size, **kwargs):  # type: ignore[arg-type]
-            out.write(decode(chunk[0], levels, torch.float64).clamp(-1.0, 1.0).cpu().numpy())
+        for chunk in chunks:
+            out.write(decode(chunk[0], levels, torch.float64).cpu().numpy())
     return path

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import re
 
 import pytest
 import torch
@@ -221,6 +222,82 @@ def test_stream_errors_and_wav(tmp_path):
     assert rate == 8000 and audio.shape == (1, 100) and audio.abs().max() <= 1.0
 
 
+def _stream_errors(model, **kwargs):
+    """The error of calling generate_stream (eagerly: before any chunk is asked for)."""
+    with pytest.raises((TypeError, ValueError)) as info:
+        generate_stream(model, 5, **{"progress": False, **kwargs})
+    return info
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"temperature": -1.0}, ValueError, r"^temperature: expected a finite float > 0, got -1.0"),
+        ({"temperature": 0.0}, ValueError, r"^temperature: expected a finite float > 0, got 0.0"),
+        ({"temperature": math.nan}, ValueError, r"^temperature: .* got nan"),
+        ({"temperature": math.inf}, ValueError, r"^temperature: .* got inf"),
+        ({"temperature": "1"}, TypeError, r"^temperature: expected a finite float > 0, got str '1'"),
+        ({"temperature": True}, TypeError, r"^temperature: .* got bool True"),
+        ({"prefix": torch.tensor([[1, 100]])}, ValueError, r"^prefix: expected integers in \[0, 7\] .* in \[1, 100\]"),
+        ({"prefix": torch.tensor([[1, -1]])}, ValueError, r"^prefix: expected integers in \[0, 7\]"),
+        ({"prefix": torch.tensor([[0.5, 1.0]])}, TypeError, r"^prefix: expected an integer dtype .* got torch.float32"),
+        ({"prefix": torch.tensor([[True]])}, TypeError, r"^prefix: expected an integer dtype .* got torch.bool"),
+        ({"prefix": torch.tensor([1, 2])}, ValueError, r"^prefix: expected shape \(N, n\), got \(2,\)"),
+        ({"prefix": [[1, 2]]}, TypeError, r"^prefix: expected a torch.Tensor"),
+        ({"num_sequences": 0}, ValueError, r"^num_sequences: expected an int >= 1, got 0"),
+        ({"num_sequences": 2.0}, TypeError, r"^num_sequences: expected an int >= 1, got float 2.0"),
+        ({"num_sequences": 2, "prefix": torch.zeros(3, 4, dtype=torch.long)}, ValueError, r"^prefix: .* got 3"),
+        ({"chunk_size": 0}, ValueError, r"^chunk_size: expected an int >= 1, got 0"),
+        ({"chunk_size": 2.5}, TypeError, r"^chunk_size: expected an int >= 1, got float 2.5"),
+        ({"progress": 1}, TypeError, r"^progress: expected a bool"),
+    ],
+)
+def test_generate_stream_validates_every_argument(kwargs, error, message):
+    """Once: temperature -1 sampled the inverted distribution, a prefix of 100 (or 0.5) for 8 levels was continued."""
+    model = _wavenet(head=Categorical(8), residual_channels=4, skip_channels=4)
+    info = _stream_errors(model, **kwargs)
+    assert info.type is error and re.search(message, str(info.value)), str(info.value)
+
+
+def test_generate_stream_checks_that_the_batches_agree():
+    """num_sequences=2 with a context batch of 3 once gave 3 sequences; a batch of 1 is repeated, any other refused."""
+    model = _wavenet(head=Categorical(8), residual_channels=4, skip_channels=4, context_size=2)
+    context = torch.randn(3, 2, dtype=model.dtype)
+    info = _stream_errors(model, context=context, num_sequences=2)
+    assert info.type is ValueError
+    assert (
+        str(info.value)
+        == "context, local_context: expected a batch of 1 or 2 (num_sequences=2), got 3; num_sequences: got 2"
+    )
+    info = _stream_errors(model, context=context, prefix=torch.zeros(2, 3, dtype=torch.long))
+    assert str(info.value) == "prefix: expected a batch of 1 or 3 (the other arguments), got 2"
+    assert next(generate_stream(model, 4, context=context, progress=False)).shape == (3, 4)
+    chunk = next(generate_stream(model, 4, context=context[:1], num_sequences=4, progress=False))
+    assert chunk.shape == (4, 4)
+    prefix = torch.zeros(1, 2, dtype=torch.long)
+    assert next(generate_stream(model, 4, context=context, prefix=prefix, progress=False)).shape == (3, 4)
+
+
+def test_stream_to_wav_checks_the_levels_and_the_number_of_sequences(tmp_path):
+    pytest.importorskip("soundfile")
+    model = _wavenet(head=Categorical(8), residual_channels=4, skip_channels=4)
+    with pytest.raises(
+        ValueError, match=r"^num_classes: expected 8 \(the levels of Categorical\(num_classes=8\)\), got 65536"
+    ):
+        stream_to_wav(model, tmp_path / "a.wav", 10, 8000, num_classes=65536, progress=False)
+    with pytest.raises(ValueError, match=r"^num_sequences, context, prefix: stream_to_wav writes one sequence, got 2"):
+        stream_to_wav(model, tmp_path / "b.wav", 10, 8000, num_sequences=2, progress=False)
+    with pytest.raises(ValueError, match=r"^temperature"):
+        stream_to_wav(model, tmp_path / "c.wav", 10, 8000, temperature=-1.0, progress=False)
+    with pytest.raises(TypeError, match=r"^model: stream_to_wav writes levels; expected a discrete head"):
+        stream_to_wav(_wavenet(head=Normal()), tmp_path / "d.wav", 10, 8000, progress=False)
+    with pytest.raises(TypeError, match=r"^sample_rate: expected an int >= 1"):
+        stream_to_wav(model, tmp_path / "e.wav", 10, 8000.0, progress=False)
+    assert not any(tmp_path.iterdir()), "nothing is written before the arguments are checked"
+    path = stream_to_wav(model, tmp_path / "f.wav", 10, 8000, num_classes=8, progress=False)
+    assert read_wav(path)[0].shape == (1, 10)
+
+
 # -- audio helpers ----------------------------------------------------------------------------------
 
 
@@ -260,6 +337,41 @@ def test_linear_levels_and_wav_round_trip(tmp_path):
     assert torch.equal(linear_encode(audio[0]), levels)  # 8-bit PCM bytes are exactly the levels
     with pytest.raises(ValueError, match="audio"):
         write_wav(tmp_path / "x.wav", torch.zeros(1, 2, 3), 8000)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_encoders_refuse_non_finite_samples(bad):
+    """NaN once became INT64_MIN (a level outside every model's support) and inf a full-scale level."""
+    audio = torch.tensor([0.0, bad, 0.5])
+    for encode in (mu_law_encode, linear_encode):
+        with pytest.raises(ValueError, match=r"^audio: expected finite samples in \[-1, 1\], got 1 non-finite"):
+            encode(audio)
+
+
+def test_linear_decode_checks_dtype_and_range():
+    """Like mu_law_decode: integer levels in [0, K-1], decoded to a floating dtype; never silently out of [-1, 1)."""
+    with pytest.raises(TypeError, match=r"levels: expected an integer tensor, got torch.float32"):
+        linear_decode(torch.tensor([0.5]))
+    with pytest.raises(TypeError, match=r"levels: expected an integer tensor, got torch.bool"):
+        linear_decode(torch.tensor([True]))
+    with pytest.raises(ValueError, match=r"levels: expected integers in \[0, 255\], got \[0, 300\]"):
+        linear_decode(torch.tensor([0, 300]))
+    with pytest.raises(ValueError, match=r"levels: expected integers in \[0, 7\], got \[-1, 3\]"):
+        linear_decode(torch.tensor([-1, 3]), 8)
+    for decode in (linear_decode, mu_law_decode):
+        with pytest.raises(TypeError, match=r"dtype: expected a floating-point torch.dtype, got torch.int64"):
+            decode(torch.tensor([1]), 8, torch.long)
+
+
+def test_write_wav_refuses_non_finite_and_non_float_samples(tmp_path):
+    pytest.importorskip("soundfile")
+    with pytest.raises(ValueError, match=r"audio: expected finite samples .* got 1 non-finite .*nan"):
+        write_wav(tmp_path / "nan.wav", torch.tensor([0.0, math.nan]), 8000)  # once a full-scale click
+    with pytest.raises(TypeError, match=r"audio: expected a floating-point tensor of samples .* got torch.int64"):
+        write_wav(tmp_path / "levels.wav", torch.arange(256), 8000)  # levels, not samples: decode them first
+    with pytest.raises(ValueError, match="sample_rate: expected an int >= 1, got True"):
+        write_wav(tmp_path / "rate.wav", torch.zeros(4), True)
+    assert not any(tmp_path.iterdir())
 
 
 # -- the example ------------------------------------------------------------------------------------
