@@ -3,7 +3,8 @@
 van den Oord et al. (2016a, section 3.5): an unconditional PixelRNN models a
 subsampled image ``s`` (here every other pixel of every other row, 4x4), and a
 conditional PixelRNN models the full image ``x`` given ``s`` through its
-``local_context`` (``s`` upsampled to 8x8 and scaled to [-1, 1]). The Pyro
+``local_context`` (``s`` upsampled to 8x8 as one-hot levels, and a map of the pixels that
+``s`` keeps). The Pyro
 model has two sample sites, one per distribution:
 
     s ~ small.condition()                              # p(s)
@@ -54,9 +55,15 @@ def subsample(x: torch.Tensor) -> torch.Tensor:
 
 
 def lift(s: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """A small image ``(N, 1, 4, 4)`` of levels as the large model's local context ``(N, 1, 8, 8)`` in [-1, 1]."""
-    up = F.interpolate(s.to(dtype), scale_factor=2, mode="nearest")
-    return up * (2.0 / (DIGITS_LEVELS - 1)) - 1.0
+    """A small image ``(N, 1, 4, 4)`` of levels as the large model's local context ``(N, 18, 8, 8)``.
+
+    Each 2x2 block of the full image sees its small pixel as a one-hot vector of the 17 levels, and
+    a last channel marks the pixels that ``subsample`` keeps (their value is the small pixel's)."""
+    up = F.interpolate(s.float(), scale_factor=2, mode="nearest").long()[:, 0]  # (N, 8, 8)
+    one_hot = F.one_hot(up, DIGITS_LEVELS).permute(0, 3, 1, 2)  # (N, 17, 8, 8)
+    kept = torch.zeros_like(up[:, None])
+    kept[..., ::2, ::2] = 1
+    return torch.cat([one_hot, kept], dim=1).to(dtype)
 
 
 def multiscale(small: par.AutoregressiveModel, large: par.AutoregressiveModel, x: torch.Tensor, batch: int) -> None:
@@ -114,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         par.heads.Categorical(DIGITS_LEVELS),
         hidden_channels=args.hidden,
         num_layers=args.layers,
-        local_context_channels=1,
+        local_context_channels=DIGITS_LEVELS + 1,
     )
     svi = SVI(multiscale, lambda *a: None, Adam({"lr": args.lr}), Trace_ELBO())
     steps_per_epoch = math.ceil(len(data["train"]) / args.batch_size)

@@ -163,7 +163,7 @@ def test_multiscale_example(tmp_path):
     assert (tmp_path / "samples.png").stat().st_size > 0
     torch.manual_seed(0)
     small = par.RowLSTM((1, 4, 4), Categorical(17), hidden_channels=4, num_layers=1, first_kernel_size=3)
-    large = par.RowLSTM((1, 8, 8), Categorical(17), hidden_channels=4, num_layers=1, local_context_channels=1)
+    large = par.RowLSTM((1, 8, 8), Categorical(17), hidden_channels=4, num_layers=1, local_context_channels=18)
     x = torch.randint(0, 17, (5, 1, 8, 8))
     s = example.subsample(x)
     direct = small.condition().log_prob(s) + large.condition(local_context=example.lift(s, large.dtype)).log_prob(x)
