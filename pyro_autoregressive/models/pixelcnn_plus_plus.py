@@ -185,6 +185,8 @@ class PixelCNNPlusPlus(AutoregressiveModel):
     ) -> torch.Tensor:
         x = feature_map(h)  # (N, C * F, H, W)
         x = torch.cat([x, x.new_ones(x.shape[0], 1, *x.shape[2:])], dim=1)  # (N, C * F + 1, H, W)
+        if x.device.type == "cpu":  # oneDNN's convolutions are faster channels-last; every layer keeps the format
+            x = x.contiguous(memory_format=torch.channels_last)
         cond = iter(self._conditioning(context, local_context))  # one term per block, in order
         u = down_shift(self.u_init(x))  # rows strictly above
         ul = down_shift(self.ul_init_up(x)) + right_shift(self.ul_init_left(x))  # above, and left on the row
