@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .buffer import padded
 from .grid_cache import GridCache
 from .pointwise import Pointwise2d
 
@@ -47,32 +48,16 @@ def concat_elu(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor
     return out
 
 
-def _padded(x: torch.Tensor, channels: int, padding: tuple[int, int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """A zero-bordered buffer ``(N, channels, H + top + bottom, W + left + right)`` in ``x``'s memory format
-    (channels-last stays channels-last) and its inside ``(N, channels, H, W)``, left to be written."""
-    n, _, h, w = x.shape
-    left, right, top, bottom = padding
-    shape = (n, channels, h + top + bottom, w + left + right)
-    last = x.stride(1) < x.stride(3)  # channels innermost: channels-last (also a view of such a map)
-    buffer = torch.empty(
-        shape, dtype=x.dtype, device=x.device, memory_format=torch.channels_last if last else torch.contiguous_format
-    )
-    for border in (buffer[:, :, :top], buffer[:, :, h + top :], buffer[..., :left], buffer[..., w + left :]):
-        if border.numel():
-            border.zero_()
-    return buffer, buffer[:, :, top : top + h, left : left + w]
-
-
 def down_shift(x: torch.Tensor) -> torch.Tensor:
     """Move every row one down (a zero row on top): row ``i`` then holds row ``i - 1``."""
-    shifted, inside = _padded(x[..., :-1, :], x.shape[1], (0, 0, 1, 0))
+    shifted, inside = padded(x[..., :-1, :], x.shape[1], (0, 0, 1, 0))
     inside.copy_(x[..., :-1, :])
     return shifted
 
 
 def right_shift(x: torch.Tensor) -> torch.Tensor:
     """Move every column one right (a zero column on the left)."""
-    shifted, inside = _padded(x[..., :-1], x.shape[1], (1, 0, 0, 0))
+    shifted, inside = padded(x[..., :-1], x.shape[1], (1, 0, 0, 0))
     inside.copy_(x[..., :-1])
     return shifted
 
@@ -91,12 +76,12 @@ class ShiftedConv2d(nn.Conv2d):
         The padded input is one buffer in ``x``'s memory format; ``pre(x, out=inside)`` writes
         its ``(N, in, H, W)`` result straight into it (no separate padding copy).
         """
-        padded, inside = _padded(x, self.in_channels, self._padding)
+        buffer, inside = padded(x, self.in_channels, self._padding)
         if pre is None:
             inside.copy_(x)
         else:
             pre(x, out=inside)
-        return super().forward(padded)
+        return super().forward(buffer)
 
     def at(self, grid: GridCache, r: int, c: int | None = None) -> torch.Tensor:
         """One output row or position of :meth:`forward`, from the input window it sees in ``grid``.
@@ -156,7 +141,7 @@ class GatedResnet(nn.Module):
         conv1, conv2 = convs or (self.conv1, self.conv2)
         c = conv1(x, concat_elu)  # conv1(concat_elu(x))
         if self.aux is not None and aux is not None:
-            c = c + self.aux(concat_elu(aux))
+            c = c + self.aux(aux, concat_elu)  # aux(concat_elu(aux))
         c = conv2(c, self._dropped_concat_elu)  # (N, 2F, H, W)
         if cond is not None:
             c = c + cond
