@@ -11,6 +11,7 @@ import pyro_autoregressive as par
 from pyro_autoregressive.heads import Bernoulli, Categorical, DiscretizedLogisticMixture, Normal
 from pyro_autoregressive.nn.grid_cache import GridCache
 from pyro_autoregressive.nn.masked_conv import MaskedConv2d, channel_groups, conv_mask
+from pyro_autoregressive.nn.shifted_conv import ShiftedConv2d, concat_elu
 
 from conftest import load_script
 
@@ -139,6 +140,30 @@ def test_pixelcnn_plus_plus_hierarchy_is_causal():
     # the last pixel sees the first row through the hierarchy
     (grad,) = torch.autograd.grad(params[:, 63].sum(), h)
     assert grad[:, :, 0].abs().sum() > 0
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_shifted_conv_writes_its_activation_into_the_padded_input(memory_format, requires_grad):
+    """``forward(x, concat_elu)`` (one buffer, ``elu(+-x) = max(+-x, expm1(-|x|))``) is ``conv(pad(elu([x, -x])))``
+    in either memory format, with the output in the input's format, and with gradients."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 5, 4, dtype=torch.float64).contiguous(memory_format=memory_format)
+    x.requires_grad_(requires_grad)
+    reference = torch.nn.functional.elu(torch.cat([x, -x], dim=1))
+    out = torch.empty(2, 6, 5, 4, dtype=torch.float64).contiguous(memory_format=memory_format)
+    torch.testing.assert_close(concat_elu(x, out), reference, rtol=0, atol=1e-15)
+    for right, kernel in [(False, (2, 3)), (True, (2, 2))]:
+        conv = ShiftedConv2d(6, 4, kernel, right).double()
+        y = conv(x, concat_elu)
+        padded = torch.nn.functional.pad(torch.nn.functional.elu(torch.cat([x, -x], dim=1)), conv._padding)
+        expected = torch.nn.functional.conv2d(padded, conv.weight, conv.bias)
+        torch.testing.assert_close(y, expected)
+        assert y.is_contiguous(memory_format=memory_format)
+        if requires_grad:
+            (grad,) = torch.autograd.grad(y.square().sum(), x)
+            (expected_grad,) = torch.autograd.grad(expected.square().sum(), x)
+            torch.testing.assert_close(grad, expected_grad)
 
 
 def test_pixelcnn_plus_plus_errors():

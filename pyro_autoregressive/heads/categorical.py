@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ..checks import check_int
 from .base import Head, gumbel_argmax
@@ -45,10 +44,14 @@ class Categorical(Head):
         return params.unflatten(-1, (-1, self.num_classes))  # (*N, C*K) -> (*N, C, K)
 
     def log_prob(self, params: torch.Tensor, value: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-        log_p = F.log_softmax(self._logits(params) / temperature, dim=-1)  # (*N, C, K)
-        shape = torch.broadcast_shapes(log_p.shape[:-1], value.shape)
+        logits = self._logits(params)  # (*N, C, K)
+        if temperature != 1.0:
+            logits = logits / temperature
+        # log softmax at the value only: the picked logit minus the log-normaliser (no (*N, C, K) output)
+        shape = torch.broadcast_shapes(logits.shape[:-1], value.shape)
         index = value.expand(shape).unsqueeze(-1)  # (*N, C, 1)
-        return log_p.expand(shape + log_p.shape[-1:]).gather(-1, index).squeeze(-1).sum(-1)
+        picked = logits.expand(shape + logits.shape[-1:]).gather(-1, index).squeeze(-1)  # (*N, C)
+        return (picked - torch.logsumexp(logits, dim=-1)).sum(-1)
 
     def sample_channel(
         self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0

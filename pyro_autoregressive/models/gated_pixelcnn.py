@@ -11,6 +11,7 @@ from ..checks import check_image_shape, check_int, check_odd
 from ..heads import Head
 from ..layout import StepLayout
 from ..model import AutoregressiveModel
+from ..nn.buffer import channels_last
 from ..nn.gated_stack import GatedLayer
 from ..nn.grid_cache import GridCache
 from ..nn.masked_conv import MaskedConv2d
@@ -152,7 +153,7 @@ class GatedPixelCNN(AutoregressiveModel):
     def network(
         self, h: torch.Tensor, context: torch.Tensor | None, local_context: torch.Tensor | None
     ) -> torch.Tensor:
-        x = feature_map(h)  # (N, C * F, H, W)
+        x = channels_last(feature_map(h))  # (N, C * F, H, W)
         cond = self.conditioning(context, local_context)
         y = self.horizontal_stack(x, self.vertical_stack(x, cond), cond)  # (N, P, H, W)
         return y.flatten(2).transpose(1, 2)  # (N, H * W, P) in raster order

@@ -12,6 +12,7 @@ from ..checks import check_image_shape, check_int, check_odd
 from ..heads import Head
 from ..layout import StepLayout
 from ..model import AutoregressiveModel
+from ..nn.buffer import channels_last
 from ..nn.grid_cache import GridCache
 from ..nn.masked_conv import MaskedConv2d
 from ..sampling import RasterState
@@ -82,7 +83,7 @@ class PixelNetwork(AutoregressiveModel, abstract=True):
     def network(
         self, h: torch.Tensor, context: torch.Tensor | None, local_context: torch.Tensor | None
     ) -> torch.Tensor:
-        x = feature_map(h)
+        x = channels_last(feature_map(h))
         y = self.trunk(x, self.conditioning(context, local_context), inputs=x)  # (N, P, H, W)
         return y.flatten(2).transpose(1, 2)  # (N, H * W, P) in raster order
 

@@ -12,6 +12,7 @@ from ..checks import check_fraction, check_image_shape, check_int
 from ..heads import DiscretizedLogisticMixture
 from ..layout import StepLayout
 from ..model import AutoregressiveModel
+from ..nn.buffer import channels_last
 from ..nn.grid_cache import GridCache
 from ..nn.pointwise import Pointwise2d
 from ..nn.shifted_conv import (
@@ -184,7 +185,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         self, h: torch.Tensor, context: torch.Tensor | None, local_context: torch.Tensor | None
     ) -> torch.Tensor:
         x = feature_map(h)  # (N, C * F, H, W)
-        x = torch.cat([x, x.new_ones(x.shape[0], 1, *x.shape[2:])], dim=1)  # (N, C * F + 1, H, W)
+        x = channels_last(torch.cat([x, x.new_ones(x.shape[0], 1, *x.shape[2:])], dim=1))  # (N, C * F + 1, H, W)
         cond = iter(self._conditioning(context, local_context))  # one term per block, in order
         u = down_shift(self.u_init(x))  # rows strictly above
         ul = down_shift(self.ul_init_up(x)) + right_shift(self.ul_init_left(x))  # above, and left on the row

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .buffer import padded
 from .grid_cache import GridCache
 from .masked_conv import MaskedConv2d, channel_groups
 from .pointwise import Pointwise2d
@@ -65,8 +66,9 @@ class DownShiftedConv2d(nn.Conv2d):
         # (N, in, H, W) -> (N, out, H, W)
         height = x.shape[-2]
         kh, kw = self.kernel_size
-        padded = F.pad(x, (kw // 2, kw // 2, kh - 1 + self.shift, 0))  # (N, in, H + kh - 1 + s, W + kw - 1)
-        return F.conv2d(padded, self.weight, self.bias)[..., :height, :]
+        buffer, inside = padded(x, self.in_channels, (kw // 2, kw // 2, kh - 1 + self.shift, 0))
+        inside.copy_(x)  # buffer: (N, in, H + kh - 1 + s, W + kw - 1) in x's memory format
+        return F.conv2d(buffer, self.weight, self.bias)[..., :height, :]
 
     def at(self, grid: GridCache, r: int, c: int | None = None) -> torch.Tensor:
         """Row ``r`` of :meth:`forward`, ``(N, out, 1, W)``, from the complete rows of ``grid`` it reads."""

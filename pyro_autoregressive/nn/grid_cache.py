@@ -148,18 +148,19 @@ class GridCache:
         self._row_terms[id(layer)] = (r, term)
         return term
 
-    def feed(self, layer: RasterLayer, r: int, c: int | None = None) -> Callable[[torch.Tensor | None], torch.Tensor]:
+    def feed(self, layer: RasterLayer, r: int, c: int | None = None) -> Callable[..., torch.Tensor]:
         """``layer`` at row ``r`` (position ``(r, c)``) as a function of its input there.
 
-        The returned function writes the input to this grid (``None``: it was
-        written already, or the layer does not read it) and returns
-        ``layer.at(self, r, c)``. Passed where a block's ``forward`` applies the
-        layer, it turns the block's one body into its one-step method.
+        The returned function ``run(x, pre=None)`` writes the input ``pre(x)``
+        (``pre`` None: ``x``) to this grid (``x`` None: it was written already, or
+        the layer does not read it) and returns ``layer.at(self, r, c)``. Passed
+        where a block's ``forward`` applies the layer, it turns the block's one
+        body into its one-step method.
         """
 
-        def run(x: torch.Tensor | None) -> torch.Tensor:
+        def run(x: torch.Tensor | None, pre: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
             if x is not None:
-                self.put(x, r, c)
+                self.put(x if pre is None else pre(x), r, c)
             return layer.at(self, r, c)
 
         return run

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .buffer import padded
 from .grid_cache import GridCache
 
 __all__ = ["MaskedConv2d", "channel_groups", "conv_mask"]
@@ -150,7 +151,11 @@ class MaskedConv2d(nn.Conv2d):
             if self.kernel_size != (1, 1):
                 raise ValueError(f"x: a {self.kernel_size} kernel needs its window (see at), got one position")
             return F.linear(x, self._step_weights()[1], self._parameters["bias"])
-        return F.conv2d(F.pad(x, self._padding), self.masked_weight(), self.bias)
+        if any(self._padding):  # one zero-bordered buffer in x's memory format (F.pad's is contiguous)
+            buffer, inside = padded(x, self.in_channels, self._padding)
+            inside.copy_(x)
+            x = buffer
+        return F.conv2d(x, self.masked_weight(), self.bias)
 
     def at(self, grid: GridCache, r: int, c: int | None = None) -> torch.Tensor:
         r""":meth:`forward` at position ``(r, c)``, ``(N, out)``, from the window of ``grid`` it sees.

@@ -6,9 +6,13 @@ about 4x on CPU); on whole maps the convolution is kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .buffer import padded
 
 __all__ = ["Pointwise1d", "Pointwise2d"]
 
@@ -37,7 +41,13 @@ class Pointwise2d(nn.Conv2d):
     def __init__(self, in_channels: int, out_channels: int, bias: bool = True) -> None:
         super().__init__(in_channels, out_channels, 1, bias=bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, pre: Callable[..., torch.Tensor] | None = None) -> torch.Tensor:
+        """The convolution of ``pre(x)`` (``pre`` None: the identity); on whole maps ``(N, C, H, W)``,
+        ``pre(x, out=buffer)`` writes into a buffer ``(N, in, H, W)`` in ``x``'s memory format."""
+        if pre is not None and x.dim() == 4 and x.shape[-2] > 1:
+            x = pre(x, out=padded(x, self.in_channels, (0, 0, 0, 0))[0])
+        elif pre is not None:
+            x = pre(x)
         if x.dim() == 2:
             return _one_position(self, x)
         if x.shape[-2] == 1:  # a row or a position of a generation step: (N, in, 1, W)

@@ -15,27 +15,51 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .buffer import padded
 from .grid_cache import GridCache
 from .pointwise import Pointwise2d
 
 __all__ = ["GatedResnet", "ShiftedConv2d", "ShiftedDeconv2d", "concat_elu", "down_shift", "right_shift"]
 
-Conv = Callable[[torch.Tensor | None], torch.Tensor]
+Conv = Callable[..., torch.Tensor]
 
 
-def concat_elu(x: torch.Tensor) -> torch.Tensor:
-    """``elu([x, -x])`` over the channels: ``(N, F, H, W) -> (N, 2F, H, W)``."""
-    return F.elu(torch.cat([x, -x], dim=1))
+def concat_elu(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    r"""``elu([x, -x])`` over the channels: ``(N, F, H, W) -> (N, 2F, H, W)``, written into ``out`` if given.
+
+    ``out`` (any strides, e.g. the inside of a padded convolution input) takes one
+    exponential per input value instead of two: with :math:`e = \operatorname{expm1}(-|x|)`,
+
+    .. math::
+        \operatorname{elu}(x) = \max(x, e), \qquad \operatorname{elu}(-x) = \max(-x, e),
+
+    exactly, since :math:`\operatorname{expm1}(y) \ge y` (``elu`` is ``expm1`` on the negative side).
+    """
+    if out is None:
+        return F.elu(torch.cat([x, -x], dim=1))
+    channels = x.shape[1]
+    e = torch.expm1(x.abs().neg_())
+    if torch.is_grad_enabled() and (x.requires_grad or out.requires_grad):  # out= records no gradient
+        out[:, :channels] = torch.maximum(x, e)
+        out[:, channels:] = torch.maximum(-x, e)
+    else:
+        torch.maximum(x, e, out=out[:, :channels])
+        torch.maximum(x.neg(), e, out=out[:, channels:])
+    return out
 
 
 def down_shift(x: torch.Tensor) -> torch.Tensor:
     """Move every row one down (a zero row on top): row ``i`` then holds row ``i - 1``."""
-    return F.pad(x, (0, 0, 1, 0))[..., :-1, :]
+    shifted, inside = padded(x[..., :-1, :], x.shape[1], (0, 0, 1, 0))
+    inside.copy_(x[..., :-1, :])
+    return shifted
 
 
 def right_shift(x: torch.Tensor) -> torch.Tensor:
     """Move every column one right (a zero column on the left)."""
-    return F.pad(x, (1, 0))[..., :-1]
+    shifted, inside = padded(x[..., :-1], x.shape[1], (1, 0, 0, 0))
+    inside.copy_(x[..., :-1])
+    return shifted
 
 
 class ShiftedConv2d(nn.Conv2d):
@@ -46,8 +70,18 @@ class ShiftedConv2d(nn.Conv2d):
         kh, kw = kernel
         self._padding = (kw - 1, 0, kh - 1, 0) if right else (kw // 2, kw // 2, kh - 1, 0)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(F.pad(x, self._padding))
+    def forward(self, x: torch.Tensor, pre: Conv | None = None) -> torch.Tensor:
+        """``conv(pad(pre(x)))`` on whole maps, ``(N, C, H, W) -> (N, out, H', W')``; ``pre`` None: the identity.
+
+        The padded input is one buffer in ``x``'s memory format; ``pre(x, out=inside)`` writes
+        its ``(N, in, H, W)`` result straight into it (no separate padding copy).
+        """
+        buffer, inside = padded(x, self.in_channels, self._padding)
+        if pre is None:
+            inside.copy_(x)
+        else:
+            pre(x, out=inside)
+        return super().forward(buffer)
 
     def at(self, grid: GridCache, r: int, c: int | None = None) -> torch.Tensor:
         """One output row or position of :meth:`forward`, from the input window it sees in ``grid``.
@@ -105,14 +139,22 @@ class GatedResnet(nn.Module):
     ) -> torch.Tensor:
         """``x (N, F, H, W)`` to the same; ``convs`` stand in for the two shifted convolutions (see :meth:`at`)."""
         conv1, conv2 = convs or (self.conv1, self.conv2)
-        c = conv1(concat_elu(x))
+        c = conv1(x, concat_elu)  # conv1(concat_elu(x))
         if self.aux is not None and aux is not None:
-            c = c + self.aux(concat_elu(aux))
-        c = conv2(self.dropout(concat_elu(c)))  # (N, 2F, H, W)
+            c = c + self.aux(aux, concat_elu)  # aux(concat_elu(aux))
+        c = conv2(c, self._dropped_concat_elu)  # (N, 2F, H, W)
         if cond is not None:
             c = c + cond
         a, b = c.chunk(2, dim=1)
         return x + a * torch.sigmoid(b)
+
+    def _dropped_concat_elu(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``dropout(concat_elu(x))``, written into ``out`` if given."""
+        y = concat_elu(x, out)
+        if not (self.training and self.dropout.p):
+            return y
+        dropped = self.dropout(y)
+        return dropped if out is None else out.copy_(dropped)
 
     def at(
         self,
