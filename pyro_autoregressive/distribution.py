@@ -15,7 +15,11 @@ from .sampling import NaiveState, ancestral_sample
 if TYPE_CHECKING:
     from .model import AutoregressiveModel
 
-__all__ = ["AutoregressiveDistribution"]
+__all__ = ["TEMPERATURE_RANGE", "AutoregressiveDistribution"]
+
+#: the temperatures (the product of every ``temper``) at which ``log_prob``, its gradient and
+#: samples stay finite in float32 for head parameters and values up to 1e4 in size
+TEMPERATURE_RANGE: tuple[float, float] = (1e-6, 1e6)
 
 
 class AutoregressiveDistribution(TorchDistribution):
@@ -73,6 +77,11 @@ class AutoregressiveDistribution(TorchDistribution):
         if local_context is not None:
             event_dims = local_context.dim() - len(local_batch)
             self.local_context = local_context.expand(batch_shape + local_context.shape[-event_dims:])
+        if model.dtype == torch.float16 and not model.head.is_discrete:
+            raise ValueError(
+                f"model: float16 weights are not supported with the continuous head {model.head!r} (values and "
+                "samples overflow at 65504); use bfloat16 weights or torch.autocast over a float32 model"
+            )
         super().__init__(batch_shape, layout.event_shape, validate_args=validate_args)
         if self._validate_args:
             for name, value in (("context", self.context), ("local_context", self.local_context)):
@@ -161,11 +170,22 @@ class AutoregressiveDistribution(TorchDistribution):
         Categorical/Bernoulli logits are divided by it; mixture logits are divided
         by it and component scales multiplied by it. ``log_prob`` of the result
         is exact for the tempered distribution. ``temper(1.0)`` equals ``self``.
+        Tempering an already tempered distribution multiplies the temperatures;
+        the product must lie in :data:`TEMPERATURE_RANGE` (``[1e-6, 1e6]``), where
+        results stay finite: beyond it logits divided by it overflow and scales
+        multiplied by it underflow.
         """
         if isinstance(temperature, torch.Tensor) or not math.isfinite(temperature) or temperature <= 0:
             raise ValueError(f"temperature: expected a finite float > 0, got {temperature!r}")
+        product = self.temperature * float(temperature)
+        low, high = TEMPERATURE_RANGE
+        if not low <= product <= high:
+            raise ValueError(
+                f"temperature: expected the tempered temperature ({self.temperature:g} x {float(temperature):g} = "
+                f"{product:g}) in [{low:g}, {high:g}], where log_prob, its gradient and samples stay finite"
+            )
         new = self._copy()
-        new.temperature = self.temperature * float(temperature)
+        new.temperature = product
         return new
 
     def condition_on_prefix(self, value: torch.Tensor, num_steps: int) -> AutoregressiveDistribution:

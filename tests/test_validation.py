@@ -100,6 +100,25 @@ def test_distribution_method_arguments(discrete, continuous):
         d.rsample()
 
 
+def test_tempered_temperature_stays_where_results_are_finite(discrete, continuous):
+    """temper(1e-200).temper(1e-200) gave temperature 0.0 and NaN; temper(1e30) infinite samples."""
+    d = discrete.condition(torch.zeros(3))
+    with pytest.raises(ValueError, match=r"temperature: expected the tempered temperature \(1 x 1e-200 = 1e-200\)"):
+        d.temper(1e-200)
+    for bad in (1e-300, 1e-7, 1e7, 1e30):
+        with pytest.raises(ValueError, match=r"in \[1e-06, 1e\+06\], where log_prob, its gradient and samples"):
+            d.temper(bad)
+        with pytest.raises(ValueError, match="temperature: expected the tempered temperature"):
+            continuous.condition().temper(bad)
+    with pytest.raises(ValueError, match=r"\(0.001 x 0.0001 = 1e-07\)"):
+        d.temper(1e-3).temper(1e-4)  # each factor is fine, the product is not
+    x = d.sample((3,))
+    for t in (1e-6, 1e6):
+        assert torch.isfinite(d.temper(t).log_prob(x)).all()
+        assert torch.isfinite(continuous.condition().temper(t).sample((3,))).all()
+    assert d.temper(1e3).temper(1e-3).temperature == pytest.approx(1.0)
+
+
 def test_prefix_cannot_shrink(discrete):
     d = discrete.condition(torch.zeros(3))
     c = d.condition_on_prefix(d.sample(), 3)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checks import check_int
-from .base import Head, gumbel_argmax
+from .base import Head, full_precision, gumbel_argmax
 
 __all__ = ["Categorical"]
 
@@ -44,12 +44,14 @@ class Categorical(Head):
     def _logits(self, params: torch.Tensor) -> torch.Tensor:
         return params.unflatten(-1, (-1, self.num_classes))  # (*N, C*K) -> (*N, C, K)
 
+    @full_precision
     def log_prob(self, params: torch.Tensor, value: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         log_p = F.log_softmax(self._logits(params) / temperature, dim=-1)  # (*N, C, K)
         shape = torch.broadcast_shapes(log_p.shape[:-1], value.shape)
         index = value.expand(shape).unsqueeze(-1)  # (*N, C, 1)
         return log_p.expand(shape + log_p.shape[-1:]).gather(-1, index).squeeze(-1).sum(-1)
 
+    @full_precision
     def sample_channel(
         self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0
     ) -> torch.Tensor:
