@@ -6,7 +6,6 @@ import functools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from contextlib import nullcontext
 from typing import Any, ClassVar, TypeVar
 
 import torch
@@ -37,13 +36,11 @@ def full_precision(method: _Method) -> _Method:
     @functools.wraps(method)
     def wrapper(self: Head, params: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         device_type = params.device.type
-        autocast_off = (
-            torch.autocast(device_type, enabled=False)
-            if torch.amp.is_autocast_available(device_type)
-            else nullcontext()
-        )
-        with autocast_off:
-            return method(self, params.to(working_dtype(params.dtype)), *args, **kwargs)
+        params = params.to(working_dtype(params.dtype))
+        if not (torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type)):
+            return method(self, params, *args, **kwargs)  # no context to enter: a few µs less per step
+        with torch.autocast(device_type, enabled=False):
+            return method(self, params, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
 
