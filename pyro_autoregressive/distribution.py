@@ -15,7 +15,11 @@ from .sampling import NaiveState, ancestral_sample
 if TYPE_CHECKING:
     from .model import AutoregressiveModel
 
-__all__ = ["AutoregressiveDistribution"]
+__all__ = ["TEMPERATURE_RANGE", "AutoregressiveDistribution"]
+
+#: the temperatures (the product of every ``temper``) at which ``log_prob``, its gradient and
+#: samples stay finite in float32 for head parameters and values up to 1e4 in size
+TEMPERATURE_RANGE: tuple[float, float] = (1e-6, 1e6)
 
 
 class AutoregressiveDistribution(TorchDistribution):
@@ -57,6 +61,7 @@ class AutoregressiveDistribution(TorchDistribution):
     ) -> None:
         self.model = model
         self.layout = layout
+        self._reparameterized = not model.head.is_discrete  # has_rsample; has_rsample_(False) turns it off
         self.temperature = 1.0
         self.prefix: torch.Tensor | None = None  # (*B', n, C) steps, or None
         context_batch = _check_context(model, context)
@@ -73,6 +78,11 @@ class AutoregressiveDistribution(TorchDistribution):
         if local_context is not None:
             event_dims = local_context.dim() - len(local_batch)
             self.local_context = local_context.expand(batch_shape + local_context.shape[-event_dims:])
+        if model.dtype == torch.float16 and not model.head.is_discrete:
+            raise ValueError(
+                f"model: float16 weights are not supported with the continuous head {model.head!r} (values and "
+                "samples overflow at 65504); use bfloat16 weights or torch.autocast over a float32 model"
+            )
         super().__init__(batch_shape, layout.event_shape, validate_args=validate_args)
         if self._validate_args:
             for name, value in (("context", self.context), ("local_context", self.local_context)):
@@ -81,17 +91,49 @@ class AutoregressiveDistribution(TorchDistribution):
 
     # -- Distribution interface ---------------------------------------------------------------------
 
-    @property
+    @constraints.dependent_property
     def support(self) -> constraints.Constraint:  # type: ignore[override]
-        return constraints.independent(self.model.head.element_support, len(self.event_shape))
+        """``independent(head support, len(event_shape))``; with a prefix, also the prefix's steps.
+
+        A dependent property (as torch's ``Independent.support``): on the class it
+        is a ``Dependent`` constraint, since its ``event_dim`` is the model's.
+        """
+        support = constraints.independent(self.model.head.element_support, len(self.event_shape))
+        if self.prefix is None:
+            return support
+        return _PrefixedSupport(support, self.layout, self.prefix)
+
+    @classmethod
+    def infer_shapes(cls, **arg_shapes: Any) -> tuple[torch.Size, torch.Size]:
+        """Not available: the event shape is the model's, not a function of the arguments' shapes."""
+        raise NotImplementedError(
+            "infer_shapes: an AutoregressiveDistribution's event_shape is its model's (model.layout().event_shape)"
+        )
 
     @property
     def has_rsample(self) -> bool:  # type: ignore[override]
-        return not self.model.head.is_discrete
+        """True for continuous heads, until ``has_rsample_(False)`` asks for detached samples."""
+        return self._reparameterized
+
+    @has_rsample.setter
+    def has_rsample(self, value: bool) -> None:
+        if value is not True and value is not False:
+            raise ValueError(f"has_rsample: expected a bool, got {value!r}")
+        if value and self.model.head.is_discrete:
+            raise ValueError(f"has_rsample: the head {self.model.head!r} is discrete and cannot be reparameterised")
+        self._reparameterized = value
 
     def expand(self, batch_shape: torch.Size | tuple[int, ...], _instance: Any = None) -> AutoregressiveDistribution:
-        new = self._get_checked_instance(AutoregressiveDistribution, _instance)
         batch_shape = torch.Size(batch_shape)
+        old = self.batch_shape
+        kept = batch_shape[len(batch_shape) - len(old) :]  # the trailing dims that face the existing ones
+        if len(batch_shape) < len(old) or any(o not in (1, n) for o, n in zip(old, kept, strict=True)):
+            # torch's own rule (and error type) for expanding a tensor of shape batch_shape
+            raise RuntimeError(
+                f"batch_shape: cannot expand batch_shape {tuple(old)} to {tuple(batch_shape)}: every existing dim "
+                "must be kept or be 1"
+            )
+        new = self._get_checked_instance(AutoregressiveDistribution, _instance)
         new.__dict__.update(self.__dict__)
         if self.context is not None:
             new.context = self.context.expand(batch_shape + self.context.shape[-1:])
@@ -114,10 +156,18 @@ class AutoregressiveDistribution(TorchDistribution):
         Steps fixed by :meth:`condition_on_prefix` contribute 0. The terms sum to
         :meth:`log_prob`.
         """
+        outside = None  # (*, S): steps holding a value outside the support (validation off)
         if self._validate_args:
             self._validate_sample(value)
         if self.model.head.is_discrete:
-            value = value.long()  # any integer dtype is accepted (uint8 images, int32 tokens)
+            if not self._validate_args:
+                # unchecked values: a value outside the support has probability 0, never a made-up mass
+                inside = self.model.head.element_support.check(value)
+                outside = ~self.layout.to_steps(inside).all(-1)
+                value = torch.where(inside, value, torch.zeros((), dtype=value.dtype, device=value.device))
+            value = value.long()  # any integer dtype, and integer-valued floats, are accepted
+        else:
+            value = value.to(_value_float_dtype(value.dtype, self.model.dtype))
         event_dim = len(self.event_shape)
         value_batch = value.shape[: value.dim() - event_dim]
         shape = torch.broadcast_shapes(value_batch, self.batch_shape)
@@ -128,12 +178,16 @@ class AutoregressiveDistribution(TorchDistribution):
             value = value.expand(shape + self.event_shape)
         flat = value.reshape((-1,) + self.event_shape)  # (N, *E)
         context, local_context = self._flat_contexts(shape_used)
-        params = self.model(flat, context, local_context)  # (N, S, P)
+        network_input = flat if self.model.head.is_discrete else flat.to(self.model.dtype)
+        params = self.model(network_input, context, local_context)  # (N, S, P)
         terms = self.model.head.log_prob(params, self.layout.to_steps(flat), self.temperature)  # (N, S)
         if self.prefix is not None:
             fixed = torch.arange(self.layout.num_steps, device=terms.device) < self.prefix.shape[-2]
             terms = terms.masked_fill(fixed, 0.0)
-        return terms.reshape(shape_used + terms.shape[-1:]).expand(shape + terms.shape[-1:])
+        terms = terms.reshape(shape_used + terms.shape[-1:])
+        if outside is not None:
+            terms = terms.masked_fill(outside, -math.inf)
+        return terms.expand(shape + terms.shape[-1:])
 
     def sample(self, sample_shape: torch.Size | tuple[int, ...] = (), *, cache: bool = True) -> torch.Tensor:
         """Exact ancestral sample of shape ``sample_shape + batch_shape + event_shape``.
@@ -161,11 +215,22 @@ class AutoregressiveDistribution(TorchDistribution):
         Categorical/Bernoulli logits are divided by it; mixture logits are divided
         by it and component scales multiplied by it. ``log_prob`` of the result
         is exact for the tempered distribution. ``temper(1.0)`` equals ``self``.
+        Tempering an already tempered distribution multiplies the temperatures;
+        the product must lie in :data:`TEMPERATURE_RANGE` (``[1e-6, 1e6]``), where
+        results stay finite: beyond it logits divided by it overflow and scales
+        multiplied by it underflow.
         """
         if isinstance(temperature, torch.Tensor) or not math.isfinite(temperature) or temperature <= 0:
             raise ValueError(f"temperature: expected a finite float > 0, got {temperature!r}")
+        product = self.temperature * float(temperature)
+        low, high = TEMPERATURE_RANGE
+        if not low <= product <= high:
+            raise ValueError(
+                f"temperature: expected the tempered temperature ({self.temperature:g} x {float(temperature):g} = "
+                f"{product:g}) in [{low:g}, {high:g}], where log_prob, its gradient and samples stay finite"
+            )
         new = self._copy()
-        new.temperature = self.temperature * float(temperature)
+        new.temperature = product
         return new
 
     def condition_on_prefix(self, value: torch.Tensor, num_steps: int) -> AutoregressiveDistribution:
@@ -175,12 +240,13 @@ class AutoregressiveDistribution(TorchDistribution):
         ``batch_shape`` (the result's batch shape is the broadcast); its steps
         from ``num_steps`` on are ignored. ``sample`` keeps the prefix and
         completes the rest; ``log_prob(x)`` sums the steps ``>= num_steps``
-        (with validation on, ``x`` must carry the same prefix).
+        (with validation on, ``x`` must carry the same prefix, and ``support``
+        holds only such values). ``value`` is checked even with validation off.
         """
         if not isinstance(num_steps, int) or not 0 <= num_steps <= self.layout.num_steps:
             raise ValueError(f"num_steps: expected an int in [0, {self.layout.num_steps}], got {num_steps!r}")
-        if self._validate_args:
-            self._validate_sample(value)  # also checks it agrees with a prefix fixed before
+        # checked even with validation off (once, not per call): the prefix is fed to the network
+        self._validate_sample(value)  # also checks it agrees with a prefix fixed before
         event_dim = len(self.event_shape)
         batch_shape = torch.broadcast_shapes(value.shape[: value.dim() - event_dim], self.batch_shape)
         steps = self.layout.to_steps(value)[..., :num_steps, :].to(self.model.head.value_dtype(self.model.dtype))
@@ -228,10 +294,15 @@ class AutoregressiveDistribution(TorchDistribution):
         return self.layout.from_steps(steps).reshape(shape + self.event_shape)
 
     def _validate_sample(self, value: torch.Tensor, check_prefix: bool = True) -> None:
-        """Raise ``TypeError``/``ValueError`` naming what was expected and what was received."""
+        """Raise ``ValueError`` naming what was expected and what was received.
+
+        Values are promoted as torch does: discrete heads take any integer dtype,
+        ``bool`` and integer-valued floats; continuous heads any real dtype (the
+        network reads the value in its own dtype).
+        """
         head, event_shape = self.model.head, self.event_shape
         if not isinstance(value, torch.Tensor):
-            raise TypeError(f"value: expected a torch.Tensor, got {type(value).__name__}")
+            raise ValueError(f"value: expected a torch.Tensor, got {type(value).__name__}")
         event_dim = len(event_shape)
         if value.dim() < event_dim or value.shape[value.dim() - event_dim :] != event_shape:
             raise ValueError(
@@ -245,29 +316,31 @@ class AutoregressiveDistribution(TorchDistribution):
                 f"value: expected leading dims that broadcast against batch_shape {tuple(self.batch_shape)}, "
                 f"got {tuple(value.shape[: value.dim() - event_dim])}"
             ) from None
-        model_dtype = self.model.dtype
-        if head.is_discrete:
-            if value.dtype.is_floating_point or value.dtype.is_complex or value.dtype == torch.bool:
-                raise TypeError(f"value: expected an integer dtype (torch.long) for {head!r}, got {value.dtype}")
-        elif value.dtype != model_dtype:
-            raise TypeError(f"value: expected dtype {model_dtype} (the model's) for {head!r}, got {value.dtype}")
+        if value.dtype.is_complex or (value.dtype == torch.bool and not head.is_discrete):
+            raise ValueError(f"value: expected a real dtype for {head!r}, got {value.dtype}")
         if value.device != self.model.device:
             raise ValueError(
                 f"value: expected a tensor on {self.model.device} (the model's device), got {value.device}"
             )
         if head.is_discrete:
             assert head.num_classes is not None
-            if value.numel() and (value.min() < 0 or value.max() >= head.num_classes):
+            if value.numel() and not head.element_support.check(value).all():
+                received = (
+                    f"values in [{value.min().item()}, {value.max().item()}]"
+                    if not value.dtype.is_floating_point or torch.isfinite(value).all()
+                    else "NaN or inf"
+                )
+                if value.dtype.is_floating_point and torch.isfinite(value).all() and (value != value.round()).any():
+                    received = "values that are not integers"
                 raise ValueError(
-                    f"value: expected integers in [0, {head.num_classes - 1}] for {head!r}, "
-                    f"got values in [{value.min().item()}, {value.max().item()}]"
+                    f"value: expected integers in [0, {head.num_classes - 1}] for {head!r}, got {received}"
                 )
         elif not torch.isfinite(value).all():
             raise ValueError("value: expected finite values, got NaN or inf")
         if check_prefix and self.prefix is not None:
             num_fixed = self.prefix.shape[-2]
             given = self.layout.to_steps(value)[..., :num_fixed, :]
-            if not (given == self.prefix).all():
+            if not (given.to(self.prefix.dtype) == self.prefix).all():
                 raise ValueError(
                     f"value: this distribution fixes the first {num_fixed} steps (condition_on_prefix); "
                     f"got a value whose first {num_fixed} steps differ"
@@ -281,6 +354,29 @@ class AutoregressiveDistribution(TorchDistribution):
         if self.prefix is not None:
             parts.append(f"prefix_steps={self.prefix.shape[-2]}")
         return f"AutoregressiveDistribution({', '.join(parts)})"
+
+
+class _PrefixedSupport(constraints.Constraint):
+    """The support of a distribution with fixed first steps: ``base`` and the prefix's values there."""
+
+    def __init__(self, base: constraints.Constraint, layout: StepLayout, prefix: torch.Tensor) -> None:
+        self.base, self.layout, self.prefix = base, layout, prefix  # prefix: (*B, n, C)
+        self.is_discrete = base.is_discrete
+        self.event_dim = base.event_dim
+        super().__init__()
+
+    def check(self, value: torch.Tensor) -> torch.Tensor:
+        given = self.layout.to_steps(value)[..., : self.prefix.shape[-2], :]  # (*, n, C)
+        same = (given.to(self.prefix.dtype) == self.prefix).flatten(-2).all(-1)
+        return self.base.check(value) & same
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base!r}, prefix_steps={self.prefix.shape[-2]})"
+
+
+def _value_float_dtype(value_dtype: torch.dtype, model_dtype: torch.dtype) -> torch.dtype:
+    """A real value's dtype promoted as torch does: floats with the model's, integers to the model's."""
+    return torch.promote_types(value_dtype, model_dtype) if value_dtype.is_floating_point else model_dtype
 
 
 def _check_tensor(model: AutoregressiveModel, name: str, value: Any) -> torch.Tensor:

@@ -170,27 +170,37 @@ def ancestral_sample(
     :param num_steps: steps to return, the prefix included (default: the state's
         ``layout.num_steps``); fewer continue a state chunk by chunk (streaming).
     :param prefix: ``(N, n, C)`` steps that are given, not drawn.
+    :raises ValueError: if the network returned NaN head parameters at a step
+        (checked once after the loop): a NaN is never turned into a value.
     """
     if num_steps is None:
         num_steps = state.layout.num_steps
     channels, couples_channels = state.layout.channels, state.model.couples_channels
+    value_dtype = head.value_dtype(state.model.dtype)  # draws are made in float32 at least, stored in this
     steps: list[torch.Tensor] = []
+    has_nan: list[torch.Tensor] = []  # per drawn step, checked once after the loop (no sync per step)
     start = 0 if prefix is None else prefix.shape[1]
     if start > 0:
         state.advance_prefix(prefix)
         steps.append(prefix)
     for _ in range(start, num_steps):
-        if couples_channels:
-            # params of channel c may depend on channels < c of this step: ask again per channel
-            params = state.params()
-            value = params.new_zeros(params.shape[:-1] + (0,), dtype=head.value_dtype(params.dtype))
-            for c in range(channels):
-                if c > 0:
-                    params = state.params(value)
-                draw = head.sample_channel(params, value, channels, temperature)
-                value = torch.cat([value, draw.unsqueeze(-1)], dim=-1)
-        else:
-            value = head.sample(state.params(), channels, temperature)
+        params = state.params()
+        step_has_nan = torch.isnan(params).any()
+        value = torch.zeros(params.shape[:-1] + (0,), dtype=value_dtype, device=params.device)
+        for c in range(channels):
+            if c > 0 and couples_channels:
+                # params of channel c may depend on channels < c of this step: ask again per channel
+                params = state.params(value)
+                step_has_nan = step_has_nan | torch.isnan(params).any()
+            draw = head.sample_channel(params, value, channels, temperature)
+            value = torch.cat([value, draw.unsqueeze(-1).to(value_dtype)], dim=-1)
         state.advance(value)
         steps.append(value.unsqueeze(1))
+        has_nan.append(step_has_nan)
+    if has_nan and bool(torch.stack(has_nan).any()):
+        first = start + int(torch.stack(has_nan).nonzero()[0, 0])
+        raise ValueError(
+            f"params: the network returned NaN head parameters at step {first} (a diverged network, or an "
+            "overflow in low precision); no value can be drawn from them"
+        )
     return torch.cat(steps, dim=1)

@@ -514,3 +514,20 @@ def test_rsample(case: Case, device):
     value = x.detach().requires_grad_(True)
     (g,) = torch.autograd.grad(d.log_prob(value).sum(), value)
     assert torch.isfinite(g).all() and g.abs().sum() > 0
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_empty_batches(case: Case, device, cache):
+    """A batch or sample shape with a zero follows the shape contract like any other."""
+    model = build(case, device)
+    event = tuple(model.layout(case.length).event_shape)
+    d = condition(model, case, (2,))
+    x = d.sample((3,))
+    assert d.sample((0,), cache=cache).shape == (0, 2) + event
+    assert d.log_prob(x[:0]).shape == (0, 2)
+    assert d.step_log_prob(x[:0]).shape == (0, 2, d.num_steps)
+    empty = condition(model, case, (0,))
+    assert empty.batch_shape == (0,)
+    assert empty.sample((2,), cache=cache).shape == (2, 0) + event
+    assert empty.log_prob(x[:, :1]).shape == (3, 0)
+    assert empty.condition_on_prefix(x[0, :1], 1).sample(cache=cache).shape == (0,) + event

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyro
 import pytest
 import torch
 
@@ -39,13 +40,41 @@ def test_batch_does_not_broadcast(discrete):
         d.log_prob(torch.zeros(3, 4, dtype=torch.long))
 
 
-def test_wrong_dtype(discrete, continuous):
-    with pytest.raises(TypeError, match=r"value: expected an integer dtype .* got torch.float32"):
-        discrete.condition(torch.zeros(3)).log_prob(torch.zeros(4))
-    with pytest.raises(TypeError, match=r"value: expected dtype torch.float32 .* got torch.float64"):
-        continuous.condition().log_prob(torch.zeros(4, dtype=torch.float64))
-    with pytest.raises(TypeError, match=r"value: expected a torch.Tensor, got list"):
+def test_values_are_promoted_as_torch_does(discrete, continuous):
+    """Integer-valued floats and bools for discrete heads, any real dtype for continuous ones."""
+    d = discrete.condition(torch.zeros(3))
+    x = torch.tensor([0, 4, 2, 1])
+    torch.testing.assert_close(d.log_prob(x.float()), d.log_prob(x))
+    torch.testing.assert_close(d.log_prob(x.double()), d.log_prob(x))
+    b = par.MADE(4, par.heads.Bernoulli(), hidden_sizes=(8,)).condition()
+    y = torch.tensor([0, 1, 1, 0])
+    torch.testing.assert_close(b.log_prob(y.bool()), b.log_prob(y))
+    # a float32 value for a float64 model is converted (the result is float64)
+    c64 = par.MADE(4, Normal(), hidden_sizes=(8,)).double().condition()
+    v = torch.tensor([0.5, -1.0, 2.0, 0.25])
+    assert c64.log_prob(v).dtype == torch.float64
+    torch.testing.assert_close(c64.log_prob(v), c64.log_prob(v.double()))
+    torch.testing.assert_close(
+        c64.log_prob(torch.tensor([1, 0, 2, 3])), c64.log_prob(torch.tensor([1.0, 0, 2, 3]).double())
+    )
+    # a float64 value for a float32 model: the head scores it in float64, as torch would
+    c = continuous.condition()
+    assert c.log_prob(v.double()).dtype == torch.float64
+    torch.testing.assert_close(c.log_prob(v.double()).float(), c.log_prob(v))
+
+
+def test_bad_values_are_value_errors(discrete, continuous):
+    d = discrete.condition(torch.zeros(3))
+    with pytest.raises(ValueError, match=r"value: expected integers in \[0, 4\] .* got values that are not integers"):
+        d.log_prob(torch.tensor([0.0, 0.5, 1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"value: expected integers in \[0, 4\] .* got NaN or inf"):
+        d.log_prob(torch.tensor([0.0, float("nan"), 1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"value: expected a torch.Tensor, got list"):
         continuous.condition().log_prob([0.0, 0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match=r"value: expected a real dtype .* got torch.complex64"):
+        continuous.condition().log_prob(torch.zeros(4, dtype=torch.complex64))
+    with pytest.raises(ValueError, match=r"value: expected a real dtype .* got torch.bool"):
+        continuous.condition().log_prob(torch.zeros(4, dtype=torch.bool))
 
 
 def test_outside_support(discrete):
@@ -102,6 +131,25 @@ def test_distribution_method_arguments(discrete, continuous):
         d.rsample()
 
 
+def test_tempered_temperature_stays_where_results_are_finite(discrete, continuous):
+    """temper(1e-200).temper(1e-200) gave temperature 0.0 and NaN; temper(1e30) infinite samples."""
+    d = discrete.condition(torch.zeros(3))
+    with pytest.raises(ValueError, match=r"temperature: expected the tempered temperature \(1 x 1e-200 = 1e-200\)"):
+        d.temper(1e-200)
+    for bad in (1e-300, 1e-7, 1e7, 1e30):
+        with pytest.raises(ValueError, match=r"in \[1e-06, 1e\+06\], where log_prob, its gradient and samples"):
+            d.temper(bad)
+        with pytest.raises(ValueError, match="temperature: expected the tempered temperature"):
+            continuous.condition().temper(bad)
+    with pytest.raises(ValueError, match=r"\(0.001 x 0.0001 = 1e-07\)"):
+        d.temper(1e-3).temper(1e-4)  # each factor is fine, the product is not
+    x = d.sample((3,))
+    for t in (1e-6, 1e6):
+        assert torch.isfinite(d.temper(t).log_prob(x)).all()
+        assert torch.isfinite(continuous.condition().temper(t).sample((3,))).all()
+    assert d.temper(1e3).temper(1e-3).temperature == pytest.approx(1.0)
+
+
 def test_prefix_cannot_shrink(discrete):
     d = discrete.condition(torch.zeros(3))
     c = d.condition_on_prefix(d.sample(), 3)
@@ -129,6 +177,105 @@ def test_validation_can_be_switched_off(discrete):
     d._validate_args = False
     # no check runs then: validating inputs is the caller's responsibility
     assert d.log_prob(torch.zeros(4, dtype=torch.long)).shape == ()
+
+
+@pytest.mark.parametrize("head", [Categorical(5), par.heads.Bernoulli(), par.heads.DiscretizedLogisticMixture(2, 5)])
+def test_with_validation_off_a_value_outside_the_support_has_probability_zero(head):
+    """Bernoulli gave +261.8 for the value 12; floats were truncated; a bad index could crash."""
+    torch.manual_seed(0)
+    made = par.MADE(4, head, hidden_sizes=(8,))
+    with torch.no_grad():
+        made.direct.weight.mul_(100.0)  # large logits: a made-up mass would be far from 0
+    d = made.condition()
+    d._validate_args = False
+    x = d.sample((3,))
+    bad = x.clone()
+    bad[0, 1], bad[1, 2], bad[2, 3] = 12, -1, head.num_classes
+    steps = d.step_log_prob(bad)
+    assert (steps[0, 1] == -float("inf")) and (steps[1, 2] == -float("inf")) and (steps[2, 3] == -float("inf"))
+    assert (d.log_prob(bad) == -float("inf")).all()
+    half = x.double()
+    half[:, 0] += 0.5
+    assert (d.log_prob(half) == -float("inf")).all()  # not truncated to an integer
+    torch.testing.assert_close(d.log_prob(x.double()), d.log_prob(x))  # integer-valued floats are fine
+    # a prefix is checked even with validation off: it is fed to the network
+    with pytest.raises(ValueError, match="value: expected integers"):
+        d.condition_on_prefix(bad[0], 2)
+
+
+def test_with_validation_off_via_pyro(discrete):
+    pyro.enable_validation(False)
+    try:
+        d = par.MADE(4, par.heads.Bernoulli(), hidden_sizes=(8,)).condition()
+        assert not d._validate_args
+        assert d.log_prob(torch.tensor([12, 0, 0, 0])) == -float("inf")
+    finally:
+        pyro.enable_validation(True)
+
+
+# -- Pyro/torch conventions ---------------------------------------------------------------------------
+
+
+def test_has_rsample_(discrete, continuous):
+    """Pyro's ``has_rsample_(False)`` (detached samples for a continuous head) raised AttributeError."""
+    c = continuous.condition()
+    assert c.has_rsample
+    assert c.has_rsample_(False) is c and not c.has_rsample
+    assert not c.expand((2,)).has_rsample  # kept by expand
+    assert c.has_rsample_(True).has_rsample
+    d = discrete.condition(torch.zeros(3))
+    assert d.has_rsample_(False).has_rsample is False
+    with pytest.raises(ValueError, match=r"has_rsample: the head Categorical.* is discrete"):
+        d.has_rsample_(True)
+    with pytest.raises(ValueError):
+        c.has_rsample_(1)
+
+
+def test_expand_checks_the_batch_shape_as_torch_does(discrete, continuous):
+    """``d.expand((3,)).expand((5,))`` succeeded without a context; torch raises RuntimeError."""
+    with pytest.raises(RuntimeError):
+        torch.distributions.Normal(0.0, 1.0).expand((3,)).expand((5,))
+    for d in (continuous.condition(), discrete.condition(torch.zeros(3))):
+        e = d.expand((3,))
+        for bad in ((5,), (), (3, 5), (2, 4)):
+            with pytest.raises(RuntimeError, match=r"batch_shape: cannot expand batch_shape \(3,\) to"):
+                e.expand(bad)
+        assert e.expand((2, 3)).batch_shape == (2, 3)
+        assert e.expand((1, 2, 3)).expand((4, 2, 3)).batch_shape == (4, 2, 3)
+    assert discrete.condition(torch.zeros(1, 3)).expand((4,)).batch_shape == (4,)
+
+
+def test_support_is_a_dependent_property():
+    """``AutoregressiveDistribution.support`` is a ``Dependent`` constraint (its event_dim is the model's)."""
+    from torch.distributions import constraints
+
+    cls_support = par.AutoregressiveDistribution.support
+    assert constraints.is_dependent(cls_support)
+    with pytest.raises(NotImplementedError):
+        cls_support.event_dim  # noqa: B018 - torch's protocol for a shape that depends on the instance
+    with pytest.raises(NotImplementedError, match="infer_shapes"):
+        par.AutoregressiveDistribution.infer_shapes(context=(3, 2))
+    d = par.MADE(4, Categorical(3), hidden_sizes=(8,)).condition()
+    assert d.support.event_dim == 1 and d.support.is_discrete
+    image = par.PixelCNN((1, 2, 2), Normal(), hidden_channels=4, num_layers=1).condition()
+    assert image.support.event_dim == 3 and not image.support.is_discrete
+
+
+def test_prefix_support_agrees_with_validation(discrete):
+    d = discrete.condition(torch.zeros(2, 3))
+    x = d.sample()
+    c = d.condition_on_prefix(x, 2)
+    y = x.clone()
+    y[1, 0] = (y[1, 0] + 1) % 5
+    assert c.support.check(x).all()
+    assert c.support.check(y).tolist() == [True, False]
+    assert d.support.check(y).all()
+    with pytest.raises(ValueError, match="fixes the first 2 steps"):
+        c.log_prob(y)
+    z = x.clone()
+    z[:, 3] = (z[:, 3] + 1) % 5  # a free step may differ
+    assert c.support.check(z).all()
+    assert c.support.event_dim == 1 and c.support.is_discrete
 
 
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.int16, torch.int32])

@@ -2,16 +2,48 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch.distributions import constraints
 
 from ..config import Registry, record_arguments, recorded_config
 
-__all__ = ["HEAD_REGISTRY", "Head", "gumbel_argmax", "head_from_config"]
+__all__ = ["HEAD_REGISTRY", "Head", "full_precision", "gumbel_argmax", "head_from_config", "working_dtype"]
+
+_Method = TypeVar("_Method", bound=Callable[..., torch.Tensor])
+
+
+def working_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype heads compute in: ``float32`` for the half precisions (bfloat16, float16), else ``dtype``."""
+    return torch.promote_types(dtype, torch.float32)
+
+
+def full_precision(method: _Method) -> _Method:
+    """Run a head method on ``params`` upcast to :func:`working_dtype`, with autocast off.
+
+    Half-precision parameters (a bfloat16/float16 network, or one run under
+    ``torch.autocast``) are rounded already; everything a head computes from them
+    (log-softmax, Gumbel noise, logistic tails, sums over channels and
+    components) is float32 at least, so the head adds no error of its own and
+    its log-probabilities come back in float32 at least.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: Head, params: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        device_type = params.device.type
+        params = params.to(working_dtype(params.dtype))
+        if not (torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type)):
+            return method(self, params, *args, **kwargs)  # no context to enter: a few µs less per step
+        with torch.autocast(device_type, enabled=False):
+            return method(self, params, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
 
 #: head classes by :func:`~pyro_autoregressive.config.registry_name` (nothing is executed from a file)
 HEAD_REGISTRY: Registry[Head] = Registry("head")
@@ -85,18 +117,34 @@ class Head(ABC):
         return torch.long if self.is_discrete else float_dtype
 
     def encode(self, value: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """Values as network input: discrete levels rescaled to ``[-1, 1]``, reals unchanged."""
+        """Values as network input: discrete levels rescaled to ``[-1, 1]``, reals unchanged.
+
+        Levels are rescaled in float32 at least and then rounded to ``dtype``: in
+        float16 the level 65535 itself overflows (its largest finite value is 65504).
+        """
         if self.is_discrete:
             assert self.num_classes is not None
-            return value.to(dtype) * (2.0 / max(self.num_classes - 1, 1)) - 1.0
+            scaled = value.to(working_dtype(dtype)) * (2.0 / max(self.num_classes - 1, 1)) - 1.0
+            return scaled.to(dtype)
         return value.to(dtype)
 
-    def sample(self, params: torch.Tensor, channels: int, temperature: float = 1.0) -> torch.Tensor:
-        """Draw all ``channels`` values of a step, ``(*N, C)``, channel after channel."""
-        value = params.new_zeros(params.shape[:-1] + (0,), dtype=self.value_dtype(params.dtype))
+    def sample(
+        self, params: torch.Tensor, channels: int, temperature: float = 1.0, dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
+        """Draw all ``channels`` values of a step, ``(*N, C)``, channel after channel.
+
+        :param dtype: the values' dtype (default: :meth:`value_dtype` of the
+            parameters' dtype); continuous draws are made in float32 at least and
+            rounded to it.
+        :raises ValueError: if ``params`` holds a NaN (a diverged network).
+        """
+        if torch.isnan(params).any():
+            raise ValueError(f"params: expected no NaN in the head parameters of {self!r}, got NaN")
+        dtype = self.value_dtype(params.dtype) if dtype is None else dtype
+        value = params.new_zeros(params.shape[:-1] + (0,), dtype=dtype)
         for _ in range(channels):
             draw = self.sample_channel(params, value, channels, temperature)
-            value = torch.cat([value, draw.unsqueeze(-1)], dim=-1)
+            value = torch.cat([value, draw.unsqueeze(-1).to(dtype)], dim=-1)
         return value
 
     def __repr__(self) -> str:
@@ -121,8 +169,11 @@ def gumbel_argmax(logits: torch.Tensor) -> torch.Tensor:
     """Index drawn from ``softmax(logits)`` over the last dim by the Gumbel-max trick.
 
     Uses ``torch.rand`` (the global generator), so a fixed ``torch.manual_seed``
-    gives the same draw whatever computed ``logits``.
+    gives the same draw whatever computed ``logits``. The noise is drawn in
+    float32 at least: in bfloat16 the uniforms take only 256 values and the
+    Gumbel noise is so coarse that ties bias the draw towards the first classes.
     """
+    logits = logits.to(working_dtype(logits.dtype))
     tiny = torch.finfo(logits.dtype).tiny
     uniform = torch.rand(logits.shape, dtype=logits.dtype, device=logits.device)
     gumbel = -torch.log(-torch.log(uniform.clamp(min=tiny)))
@@ -130,5 +181,14 @@ def gumbel_argmax(logits: torch.Tensor) -> torch.Tensor:
 
 
 def log1mexp(x: torch.Tensor) -> torch.Tensor:
-    """``log(1 - exp(x))`` for ``x < 0``, accurate on the whole range (Maechler 2012)."""
-    return torch.where(x > -math.log(2.0), torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
+    """``log(1 - exp(x))`` for ``x < 0``, accurate on the whole range (Maechler 2012).
+
+    Each branch sees only the inputs it is used for, so the branch not taken
+    cannot put an infinite gradient (times the zero of ``where``: NaN) into the result.
+    """
+    near_zero = x > -math.log(2.0)
+    return torch.where(
+        near_zero,
+        torch.log(-torch.expm1(torch.where(near_zero, x, -1.0))),
+        torch.log1p(-torch.exp(torch.where(near_zero, -1.0, x))),
+    )

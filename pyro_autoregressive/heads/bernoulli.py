@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import Head
+from .base import Head, full_precision
 
 __all__ = ["Bernoulli"]
 
@@ -34,10 +34,12 @@ class Bernoulli(Head):
     def num_params(self, channels: int) -> int:
         return channels
 
+    @full_precision
     def log_prob(self, params: torch.Tensor, value: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         logits = params / temperature
         return (value.to(params.dtype) * logits - F.softplus(logits)).sum(-1)
 
+    @full_precision
     def sample_channel(
         self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0
     ) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..checks import check_int
-from .base import Head, gumbel_argmax
+from .base import Head, full_precision, gumbel_argmax
 
 __all__ = ["Categorical"]
 
@@ -43,6 +43,7 @@ class Categorical(Head):
     def _logits(self, params: torch.Tensor) -> torch.Tensor:
         return params.unflatten(-1, (-1, self.num_classes))  # (*N, C*K) -> (*N, C, K)
 
+    @full_precision
     def log_prob(self, params: torch.Tensor, value: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         logits = self._logits(params)  # (*N, C, K)
         if temperature != 1.0:
@@ -53,6 +54,7 @@ class Categorical(Head):
         picked = logits.expand(shape + logits.shape[-1:]).gather(-1, index).squeeze(-1)  # (*N, C)
         return (picked - torch.logsumexp(logits, dim=-1)).sum(-1)
 
+    @full_precision
     def sample_channel(
         self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0
     ) -> torch.Tensor:

@@ -75,4 +75,5 @@ class DiscretizedLogisticMixture(CoupledMixture):
         real = loc + torch.exp(log_scale) * (torch.log(uniform) - torch.log1p(-uniform))
         # the bin whose interval [centre - h, centre + h) holds the draw; edges are open-ended
         level = torch.round((real + 1.0) * (0.5 * (self.num_classes - 1)))
-        return level.clamp(0, self.num_classes - 1).long()
+        # clamped as integers: in bfloat16 the float K - 1 = 65535 rounds to 65536
+        return level.clamp(-1, self.num_classes).long().clamp(0, self.num_classes - 1)

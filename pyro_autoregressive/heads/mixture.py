@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checks import check_int
-from .base import Head, gumbel_argmax
+from .base import Head, full_precision, gumbel_argmax
 
 __all__ = ["CoupledMixture"]
 
@@ -41,12 +41,17 @@ class CoupledMixture(Head, abstract=True):
     its posterior given those channels, then the value from that component: the
     exact conditional, so sampling channel by channel draws from the joint.
     Tempering by ``T`` divides the mixture logits by ``T`` and multiplies every
-    component scale by ``T``.
+    component scale by ``T``. Log-scales are clamped below at
+    :attr:`min_log_scale` before tempering and above at :attr:`max_log_scale`
+    after it, in :meth:`log_prob` and in sampling alike.
     """
 
     is_discrete = False
-    #: lower bound of the log-scales (PixelCNN++ uses -7)
+    #: lower bound of the log-scales before tempering (PixelCNN++ uses -7)
     min_log_scale: float = -7.0
+    #: upper bound of the log-scales after tempering: a scale of ``e^80`` times any
+    #: noise a draw can take stays finite in float32
+    max_log_scale: float = 80.0
     num_components: int
 
     def __init__(self, num_components: int) -> None:
@@ -90,7 +95,7 @@ class CoupledMixture(Head, abstract=True):
             log_weights = F.log_softmax(logits / temperature, dim=-1)
         else:
             log_weights = params.new_zeros(params.shape[:-1] + (1,))
-        log_scale = log_scale.clamp(min=self.min_log_scale) + math.log(temperature)
+        log_scale = (log_scale.clamp(min=self.min_log_scale) + math.log(temperature)).clamp(max=self.max_log_scale)
         return MixtureParams(
             log_weights,
             loc.unflatten(-1, (channels, m)),
@@ -119,10 +124,12 @@ class CoupledMixture(Head, abstract=True):
         loc = self._coupled_loc(p, self._scaled(value, params.dtype)[..., :-1])  # (*N, C, M)
         return p.log_weights, self._component_log_prob(value.unsqueeze(-1), loc, p.log_scale)
 
+    @full_precision
     def log_prob(self, params: torch.Tensor, value: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         log_weights, per_channel = self._component_terms(params, value, temperature)
         return torch.logsumexp(log_weights + per_channel.sum(-2), dim=-1)
 
+    @full_precision
     def channel_log_prob(self, params: torch.Tensor, value: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         r"""Per-channel conditional log-densities ``(*N, C)`` of a step's values ``(*N, C)``.
 
@@ -142,6 +149,7 @@ class CoupledMixture(Head, abstract=True):
         # log p(x_<0) = logsumexp(log_weights) = 0: the weights are normalised
         return torch.diff(running, dim=-1, prepend=running.new_zeros(running.shape[:-1] + (1,)))
 
+    @full_precision
     def channel_cdf(
         self,
         params: torch.Tensor,
@@ -165,6 +173,7 @@ class CoupledMixture(Head, abstract=True):
         cdf = self._component_cdf(value.unsqueeze(-1), loc[..., c, :], log_scale[..., c, :])
         return (weights * cdf).sum(-1)
 
+    @full_precision
     def sample_channel(
         self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0
     ) -> torch.Tensor:

@@ -128,4 +128,4 @@ class MADE(AutoregressiveModel):
         if self.context_out is not None and context is not None:
             out = out + self.context_out(context)
         out = out + self.direct(x)  # (N, D*P)
-        return out.reshape(N, D, -1)[:, self.order]  # (N, D, P) in step order
+        return out.unflatten(-1, (D, -1))[:, self.order]  # (N, D, P) in step order (N may be 0)
