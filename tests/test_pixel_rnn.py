@@ -115,16 +115,18 @@ def test_skew_and_unskew():
     assert torch.equal(unskew(skewed, 4), x)
 
 
-@pytest.mark.parametrize("cls", [par.RowLSTM, par.DiagonalBiLSTM])
+@pytest.mark.parametrize("cls", [par.PixelCNN, par.RowLSTM, par.DiagonalBiLSTM])
 def test_constructor_errors_name_the_argument(cls):
     with pytest.raises(ValueError, match="num_layers"):
-        cls((1, 4, 4), Bernoulli(), num_layers=0)
+        cls((1, 4, 4), Bernoulli(), num_layers=-1 if cls is par.PixelCNN else 0)  # PixelCNN may have no blocks
     with pytest.raises(TypeError, match="hidden_channels"):
         cls((1, 4, 4), Bernoulli(), hidden_channels=4.0)
     with pytest.raises(ValueError, match="hidden_channels"):
         cls((3, 4, 4), Categorical(4), hidden_channels=4)  # channel masks: a multiple of 3
     with pytest.raises(ValueError, match="first_kernel_size"):
         cls((1, 4, 4), Bernoulli(), first_kernel_size=4)
+    with pytest.raises(ValueError, match="first_kernel_size: expected an int >= 3"):
+        cls((1, 4, 4), Bernoulli(), first_kernel_size=1)  # a 1x1 type-A layer sees no other pixel
     with pytest.raises(TypeError, match="length"):
         cls((1, 4, 4), Bernoulli()).condition(length=3)
 

@@ -56,7 +56,8 @@ class PixelNetwork(AutoregressiveModel, abstract=True):
         super().__init__(head, context_size=context_size, local_context_channels=local_context_channels)
         channels, _, _ = self.image_shape = check_image_shape(image_shape)
         hidden_channels = check_int("hidden_channels", hidden_channels, 1)
-        first_kernel_size = check_odd("first_kernel_size", first_kernel_size)
+        # a 1x1 type-A layer has no open tap: no pixel would ever see another one
+        first_kernel_size = check_odd("first_kernel_size", first_kernel_size, 3)
         self.couples_channels, groups = channel_masking(head, channels, hidden_channels)
         self.hidden_channels = hidden_channels
         self.conv_in = MaskedConv2d(channels, hidden_channels, first_kernel_size, "A", groups)

@@ -46,7 +46,7 @@ class RowLSTM(PixelNetwork):
     :param context_size: size of the global context vector (0: none).
     :param local_context_channels: channels of the local context map (0: none).
     :param kernel_size: the odd ``k`` of the ``1 x k`` convolutions.
-    :param first_kernel_size: kernel of the type-A first layer (odd).
+    :param first_kernel_size: kernel of the type-A first layer (odd, >= 3: a 1x1 one would see no other pixel).
 
     References:
         van den Oord, Kalchbrenner, Kavukcuoglu. Pixel Recurrent Neural Networks.
@@ -113,7 +113,7 @@ class DiagonalBiLSTM(PixelNetwork):
     :param num_layers: Diagonal BiLSTM layers (``>= 1``).
     :param context_size: size of the global context vector (0: none).
     :param local_context_channels: channels of the local context map (0: none).
-    :param first_kernel_size: kernel of the type-A first layer (odd).
+    :param first_kernel_size: kernel of the type-A first layer (odd, >= 3: a 1x1 one would see no other pixel).
 
     References:
         van den Oord, Kalchbrenner, Kavukcuoglu. Pixel Recurrent Neural Networks.

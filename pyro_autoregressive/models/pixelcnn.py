@@ -81,7 +81,7 @@ class PixelCNN(PixelNetwork):
     :param context_size: size of the global context vector (0: none).
     :param local_context_channels: channels of the local context map (0: none).
     :param kernel_size: kernel of the residual blocks (odd).
-    :param first_kernel_size: kernel of the type-A first layer (odd).
+    :param first_kernel_size: kernel of the type-A first layer (odd, >= 3: a 1x1 one would see no other pixel).
 
     References:
         van den Oord, Kalchbrenner, Kavukcuoglu. Pixel Recurrent Neural Networks.
