@@ -535,3 +535,16 @@ def test_temper_and_condition_on_prefix_refuse_bools_and_strings(discrete):
         with pytest.raises(TypeError, match=r"^num_steps: expected an int in \[0, 4\], got"):
             d.condition_on_prefix(d.sample(), bad)
     assert d.condition_on_prefix(d.sample(), np.int64(2)).prefix.shape[-2] == 2
+
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.uint8])
+def test_small_integer_dtypes_are_checked_exactly_against_many_levels(dtype):
+    """torch compared an int8 value with the bound 299 in int8 (43): level 50 was out of the support,
+    an error with validation on and a log-probability of -inf with it off."""
+    torch.manual_seed(0)
+    d = par.MADE(2, Categorical(300), hidden_sizes=(8,)).condition()
+    x = torch.tensor([50, 120])
+    assert d.model.head.element_support.check(x.to(dtype)).all()
+    torch.testing.assert_close(d.log_prob(x.to(dtype)), d.log_prob(x))
+    with pyro.validation_enabled(False):
+        torch.testing.assert_close(d.log_prob(x.to(dtype)), d.log_prob(x))
