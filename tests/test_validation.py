@@ -548,3 +548,14 @@ def test_small_integer_dtypes_are_checked_exactly_against_many_levels(dtype):
     torch.testing.assert_close(d.log_prob(x.to(dtype)), d.log_prob(x))
     with pyro.validation_enabled(False):
         torch.testing.assert_close(d.log_prob(x.to(dtype)), d.log_prob(x))
+
+
+def test_samples_that_overflow_are_an_error_naming_the_temperature():
+    """At temperature 1e6 a two-channel Normal PixelCNN fed its huge draws back to the network until they
+    overflowed: ``sample`` returned inf."""
+    torch.manual_seed(0)
+    d = par.PixelCNN((2, 1, 2), Normal(), hidden_channels=4, num_layers=1).eval().condition().expand((2,))
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match=r"^temperature: the value drawn at step 1 overflowed torch.float32"):
+        d.temper(1e6).sample((2,))
+    assert torch.isfinite(d.temper(2.0).sample((2,))).all()
