@@ -46,7 +46,7 @@ EXAMPLES: collections.Counter[str] = collections.Counter()
 
 #: ``BAD_INPUT_EXAMPLES=500 BAD_INPUT_RANDOM=1 pytest tests/test_bad_input.py`` searches further, with new examples
 SETTINGS = settings(
-    max_examples=int(os.environ.get("BAD_INPUT_EXAMPLES", "40")),
+    max_examples=int(os.environ.get("BAD_INPUT_EXAMPLES", "100")),
     deadline=None,
     derandomize=not os.environ.get("BAD_INPUT_RANDOM"),
     suppress_health_check=[HealthCheck.too_slow],
