@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,9 @@ __all__ = ["linear_decode", "linear_encode", "mu_law_decode", "mu_law_encode", "
 
 
 def _check_levels(num_classes: int) -> float:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 2:
         raise ValueError(f"num_classes: expected an int >= 2, got {num_classes!r}")
-    return float(num_classes - 1)
+    return float(int(num_classes) - 1)
 
 
 def _check_audio(audio: torch.Tensor, name: str = "audio") -> None:
@@ -36,12 +37,34 @@ def _check_level_tensor(levels: torch.Tensor, num_classes: int, dtype: torch.dty
         raise TypeError(f"levels: expected an integer tensor, got {received}")
     if levels.dtype == torch.bool:
         raise TypeError(f"levels: expected an integer tensor, got {levels.dtype}")
-    if levels.numel() and (levels.min() < 0 or levels.max() > num_classes - 1):
+    # compared as Python ints: in the tensor's dtype the bound wraps (int8 levels against 299 meet 43)
+    if levels.numel() and (int(levels.min()) < 0 or int(levels.max()) > num_classes - 1):
         raise ValueError(
-            f"levels: expected integers in [0, {num_classes - 1}], got [{levels.min().item()}, {levels.max().item()}]"
+            f"levels: expected integers in [0, {num_classes - 1}], got [{int(levels.min())}, {int(levels.max())}]"
         )
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype: expected a floating-point torch.dtype, got {dtype!r}")
+
+
+def _check_file(path: str | Path, subtype: object) -> Path:
+    """A sound file's ``path`` (its suffix names the format: ``.wav``) and a ``soundfile`` ``subtype`` of it."""
+    import soundfile
+
+    path = Path(path)
+    file_format = path.suffix[1:].upper()
+    if file_format not in soundfile.available_formats():
+        raise ValueError(f"path: expected a file name ending in .wav (or another soundfile format), got {str(path)!r}")
+    if not isinstance(subtype, str):
+        raise TypeError(f"subtype: expected a soundfile subtype name such as 'PCM_16', got {type(subtype).__name__}")
+    if not soundfile.check_format(file_format, subtype):
+        subtypes = ", ".join(sorted(soundfile.available_subtypes(file_format)))
+        raise ValueError(f"subtype: expected one of {subtypes} for a {file_format} file, got {subtype!r}")
+    return path
+
+
+def _working_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float32 at least: levels up to ``2 ** 24`` and the companding stay exact, as in the heads."""
+    return torch.promote_types(dtype, torch.float32)
 
 
 def mu_law_encode(audio: torch.Tensor, num_classes: int = 256) -> torch.Tensor:
@@ -67,9 +90,9 @@ def mu_law_encode(audio: torch.Tensor, num_classes: int = 256) -> torch.Tensor:
     """
     mu = _check_levels(num_classes)
     _check_audio(audio)
-    x = audio.clamp(-1.0, 1.0)
+    x = audio.to(_working_dtype(audio.dtype)).clamp(-1.0, 1.0)  # float16 would overflow at mu * x > 65504
     companded = torch.sign(x) * torch.log1p(mu * x.abs()) / math.log1p(mu)
-    return torch.round((companded + 1.0) * (mu / 2.0)).long()
+    return torch.round((companded + 1.0) * (mu / 2.0)).clamp(0, mu).long()
 
 
 def mu_law_decode(levels: torch.Tensor, num_classes: int = 256, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -79,8 +102,9 @@ def mu_law_decode(levels: torch.Tensor, num_classes: int = 256, dtype: torch.dty
     """
     mu = _check_levels(num_classes)
     _check_level_tensor(levels, num_classes, dtype)
-    f = levels.to(dtype) * (2.0 / mu) - 1.0
-    return torch.sign(f) * (torch.pow(1.0 + mu, f.abs()) - 1.0) / mu  # exactly -1 and 1 at the ends
+    f = levels.to(_working_dtype(dtype)) * (2.0 / mu) - 1.0
+    x = torch.sign(f) * (torch.pow(1.0 + mu, f.abs()) - 1.0) / mu  # exactly -1 and 1 at the ends
+    return x.to(dtype)
 
 
 def linear_encode(audio: torch.Tensor, num_classes: int = 256) -> torch.Tensor:
@@ -94,7 +118,8 @@ def linear_encode(audio: torch.Tensor, num_classes: int = 256) -> torch.Tensor:
     _check_levels(num_classes)
     _check_audio(audio)
     half = num_classes / 2.0
-    return torch.round((audio + 1.0) * half).clamp(0, num_classes - 1).long()
+    x = audio.to(_working_dtype(audio.dtype))  # float16 would overflow at K / 2 > 65504
+    return torch.round((x + 1.0) * half).clamp(0, num_classes - 1).long()
 
 
 def linear_decode(levels: torch.Tensor, num_classes: int = 256, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -105,7 +130,7 @@ def linear_decode(levels: torch.Tensor, num_classes: int = 256, dtype: torch.dty
     _check_levels(num_classes)
     _check_level_tensor(levels, num_classes, dtype)
     half = num_classes / 2.0
-    return (levels.to(dtype) - half) / half
+    return ((levels.to(_working_dtype(dtype)) - half) / half).to(dtype)
 
 
 def read_wav(path: str | Path, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, int]:
@@ -136,11 +161,14 @@ def write_wav(path: str | Path, audio: torch.Tensor, sample_rate: int, subtype: 
     import soundfile
 
     _check_audio(audio)
-    if audio.dim() not in (1, 2):
-        raise ValueError(f"audio: expected shape (frames,) or (channels, frames), got {tuple(audio.shape)}")
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate < 1:
+    if audio.dim() not in (1, 2) or (audio.dim() == 2 and audio.shape[0] == 0):
+        raise ValueError(
+            f"audio: expected shape (frames,) or (channels, frames) with channels >= 1, got {tuple(audio.shape)}"
+        )
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Integral) or sample_rate < 1:
         raise ValueError(f"sample_rate: expected an int >= 1, got {sample_rate!r}")
-    path = Path(path)
+    sample_rate = int(sample_rate)
+    path = _check_file(path, subtype)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = audio.detach().cpu().double().clamp(-1.0, 1.0).numpy()
     soundfile.write(str(path), data.T if data.ndim == 2 else data, sample_rate, subtype=subtype)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 
-__all__ = ["check_bool", "check_fraction", "check_image_shape", "check_int", "check_odd"]
+import torch
+
+__all__ = ["check_bool", "check_fraction", "check_image_shape", "check_int", "check_odd", "check_shape"]
 
 
 def _received(value: object) -> str:
@@ -61,3 +63,20 @@ def check_image_shape(image_shape: object) -> tuple[int, int, int]:
     if len(image_shape) != 3:
         raise ValueError(f"image_shape: expected (C, H, W) of positive ints, got {tuple(image_shape)!r}")
     return tuple(check_int(f"image_shape[{k}]", s, 1) for k, s in enumerate(image_shape))  # type: ignore[return-value]
+
+
+def check_shape(name: str, value: object) -> torch.Size:
+    """A shape (``sample_shape``, ``batch_shape``): a sequence of ints >= 0, as a ``torch.Size``.
+
+    ``torch.Size`` itself takes ``True`` for 1 and -1 (which ``expand`` reads as "keep"); a shape
+    argument takes neither.
+    """
+    expected = "a tuple of ints >= 0"
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        raise TypeError(f"{name}: expected {expected}, got {_received(value)}")
+    for size in value:
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral):
+            raise TypeError(f"{name}: expected {expected}, got {tuple(value)!r} (a {type(size).__name__})")
+        if size < 0:
+            raise ValueError(f"{name}: expected {expected}, got {tuple(value)!r}")
+    return torch.Size(int(size) for size in value)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from pyro.distributions import TorchDistribution
 from torch.distributions import constraints
 
+from .checks import check_bool, check_shape
 from .layout import StepLayout
 from .sampling import NaiveState, ancestral_sample
 
@@ -124,7 +126,7 @@ class AutoregressiveDistribution(TorchDistribution):
         self._reparameterized = value
 
     def expand(self, batch_shape: torch.Size | tuple[int, ...], _instance: Any = None) -> AutoregressiveDistribution:
-        batch_shape = torch.Size(batch_shape)
+        batch_shape = check_shape("batch_shape", batch_shape)
         old = self.batch_shape
         kept = batch_shape[len(batch_shape) - len(old) :]  # the trailing dims that face the existing ones
         if len(batch_shape) < len(old) or any(o not in (1, n) for o, n in zip(old, kept, strict=True)):
@@ -197,15 +199,17 @@ class AutoregressiveDistribution(TorchDistribution):
             reference, as in TFP's PixelCNN). In float64 both give the same
             tensor under the same ``torch.manual_seed``.
         """
+        sample_shape = check_shape("sample_shape", sample_shape)
+        cache = check_bool("cache", cache)
         with torch.inference_mode():  # no autograd bookkeeping at all: cheaper small ops in every step
-            x = self._sample(torch.Size(sample_shape), cache)
+            x = self._sample(sample_shape, cache)
         return x.clone()  # a normal tensor (usable with autograd), not an inference tensor
 
     def rsample(self, sample_shape: torch.Size | tuple[int, ...] = (), *, cache: bool = True) -> torch.Tensor:
         """Reparameterised sample (continuous heads): differentiable in the parameters and contexts."""
         if not self.has_rsample:
             raise NotImplementedError(f"rsample: the head {self.model.head!r} is discrete; use sample()")
-        return self._sample(torch.Size(sample_shape), cache)
+        return self._sample(check_shape("sample_shape", sample_shape), check_bool("cache", cache))
 
     # -- autoregressive extras ----------------------------------------------------------------------
 
@@ -220,6 +224,10 @@ class AutoregressiveDistribution(TorchDistribution):
         results stay finite: beyond it logits divided by it overflow and scales
         multiplied by it underflow.
         """
+        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real | torch.Tensor):
+            raise TypeError(
+                f"temperature: expected a finite float > 0, got {type(temperature).__name__} {temperature!r}"
+            )
         if isinstance(temperature, torch.Tensor) or not math.isfinite(temperature) or temperature <= 0:
             raise ValueError(f"temperature: expected a finite float > 0, got {temperature!r}")
         product = self.temperature * float(temperature)
@@ -243,8 +251,12 @@ class AutoregressiveDistribution(TorchDistribution):
         (with validation on, ``x`` must carry the same prefix, and ``support``
         holds only such values). ``value`` is checked even with validation off.
         """
-        if not isinstance(num_steps, int) or not 0 <= num_steps <= self.layout.num_steps:
-            raise ValueError(f"num_steps: expected an int in [0, {self.layout.num_steps}], got {num_steps!r}")
+        expected = f"an int in [0, {self.layout.num_steps}]"
+        if isinstance(num_steps, bool) or not isinstance(num_steps, numbers.Integral):
+            raise TypeError(f"num_steps: expected {expected}, got {type(num_steps).__name__} {num_steps!r}")
+        num_steps = int(num_steps)
+        if not 0 <= num_steps <= self.layout.num_steps:
+            raise ValueError(f"num_steps: expected {expected}, got {num_steps!r}")
         # checked even with validation off (once, not per call): the prefix is fed to the network
         self._validate_sample(value)  # also checks it agrees with a prefix fixed before
         event_dim = len(self.event_shape)

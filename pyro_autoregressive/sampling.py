@@ -170,8 +170,10 @@ def ancestral_sample(
     :param num_steps: steps to return, the prefix included (default: the state's
         ``layout.num_steps``); fewer continue a state chunk by chunk (streaming).
     :param prefix: ``(N, n, C)`` steps that are given, not drawn.
-    :raises ValueError: if the network returned NaN head parameters at a step
-        (checked once after the loop): a NaN is never turned into a value.
+    :raises ValueError: if the network returned NaN head parameters at a step, or
+        a continuous head drew a value that overflowed (checked once after the
+        loop): a NaN is never turned into a value, and an infinite value is
+        never returned as a sample.
     """
     if num_steps is None:
         num_steps = state.layout.num_steps
@@ -179,6 +181,7 @@ def ancestral_sample(
     value_dtype = head.value_dtype(state.model.dtype)  # draws are made in float32 at least, stored in this
     steps: list[torch.Tensor] = []
     has_nan: list[torch.Tensor] = []  # per drawn step, checked once after the loop (no sync per step)
+    overflowed: list[torch.Tensor] = []  # continuous heads: an infinite value drawn, per step, checked likewise
     start = 0 if prefix is None else prefix.shape[1]
     if start > 0:
         state.advance_prefix(prefix)
@@ -197,10 +200,21 @@ def ancestral_sample(
         state.advance(value)
         steps.append(value.unsqueeze(1))
         has_nan.append(step_has_nan)
+        if not head.is_discrete:
+            overflowed.append(~torch.isfinite(value).all())
     if has_nan and bool(torch.stack(has_nan).any()):
         first = start + int(torch.stack(has_nan).nonzero()[0, 0])
         raise ValueError(
             f"params: the network returned NaN head parameters at step {first} (a diverged network, or an "
             "overflow in low precision); no value can be drawn from them"
+        )
+    if overflowed and bool(torch.stack(overflowed).any()):
+        first = start + int(torch.stack(overflowed).nonzero()[0, 0])
+        if temperature == 1.0:
+            raise ValueError(f"params: the value drawn at step {first} overflowed {value_dtype} (a diverged network)")
+        raise ValueError(
+            f"temperature: the value drawn at step {first} overflowed {value_dtype} (at temperature {temperature:g} "
+            "the scales are multiplied by it, and the values drawn, fed back to the network, grow from step to "
+            "step); sample at a lower temperature"
         )
     return torch.cat(steps, dim=1)

@@ -118,6 +118,11 @@ def _start(
         raise TypeError(
             f"model: expected a sequence model that takes a length, got {type(model).__name__} ({error})"
         ) from None
+    except ValueError as error:  # longer than the model takes (a Transformer's max_length)
+        raise ValueError(
+            f"num_samples: {given} prefix steps and {num_samples} new steps are more than "
+            f"{type(model).__name__} takes ({error})"
+        ) from None
     if not isinstance(layout, SequenceLayout):
         raise TypeError(f"model: expected a sequence model (SequenceLayout), got {type(model).__name__}")
     # validate the contexts as the distribution does (shapes, dtype, device)
@@ -166,7 +171,7 @@ def _check_prefix(model: AutoregressiveModel, prefix: object) -> None:
         raise ValueError(f"prefix: expected a tensor on {model.device} (the model's device), got {prefix.device}")
     if head.is_discrete:
         assert head.num_classes is not None
-        if prefix.numel() and (prefix.min() < 0 or prefix.max() >= head.num_classes):
+        if prefix.numel() and not head.element_support.check(prefix).all():
             raise ValueError(
                 f"prefix: expected integers in [0, {head.num_classes - 1}] for {head!r}, "
                 f"got values in [{prefix.min().item()}, {prefix.max().item()}]"
@@ -222,7 +227,7 @@ def stream_to_wav(
     """
     import soundfile
 
-    from .audio import linear_decode, mu_law_decode
+    from .audio import _check_file, linear_decode, mu_law_decode
 
     head = model.head if isinstance(model, AutoregressiveModel) else None
     if head is not None and not head.is_discrete:
@@ -233,6 +238,7 @@ def stream_to_wav(
             raise ValueError(f"num_classes: expected {head.num_classes} (the levels of {head!r}), got {num_classes}")
     check_int("sample_rate", sample_rate, 1)
     decode = mu_law_decode if check_bool("mu_law", mu_law) else linear_decode
+    path = _check_file(path, subtype)
     progress = check_bool("progress", kwargs.pop("progress", True))
     state = _start(model, num_samples, chunk_size, **kwargs)  # type: ignore[arg-type]
     if state.batch_size != 1:
@@ -241,7 +247,6 @@ def stream_to_wav(
         )
     levels = model.head.num_classes
     assert levels is not None
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     chunks = _chunks(model, state, num_samples, chunk_size, float(kwargs.get("temperature", 1.0)), progress)
     with soundfile.SoundFile(str(path), "w", samplerate=sample_rate, channels=1, subtype=subtype) as out:

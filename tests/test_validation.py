@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyro
 import pytest
 import torch
@@ -505,3 +506,56 @@ class _Wide(par.MADE):
 class _Shuffled(par.MADE):
     def __init__(self, event_size: int) -> None:
         super().__init__(event_size, par.heads.Categorical(3), hidden_sizes=(4,), order="random")
+
+
+# -- defects the hypothesis suite (tests/test_bad_input.py) found -----------------------------------
+
+
+def test_sample_and_expand_check_their_shapes(discrete):
+    """``torch.Size`` takes -1 and True, and an int is "not iterable": each was an unnamed or no error."""
+    d = discrete.condition(torch.zeros(2, 3))
+    for method, name in ((d.sample, "sample_shape"), (d.expand, "batch_shape")):
+        with pytest.raises(TypeError, match=rf"^{name}: expected a tuple of ints >= 0, got int 3"):
+            method(3)
+        with pytest.raises(TypeError, match=rf"^{name}: expected a tuple of ints >= 0, got \(True, 2\) \(a bool\)"):
+            method((True, 2))
+        with pytest.raises(ValueError, match=rf"^{name}: expected a tuple of ints >= 0, got \(-1, 2\)"):
+            method((-1, 2))
+    with pytest.raises(TypeError, match=r"^cache: expected a bool, got str 'no'"):
+        d.sample(cache="no")  # once a silent cache=True
+    assert d.sample([0]).shape == (0, 2, 4) and d.expand([3, 2]).batch_shape == (3, 2)
+
+
+def test_temper_and_condition_on_prefix_refuse_bools_and_strings(discrete):
+    d = discrete.condition(torch.zeros(3))
+    for bad in (True, "0.5", None, 1j):  # True was taken as 1.0, the others failed inside math.isfinite
+        with pytest.raises(TypeError, match=r"^temperature: expected a finite float > 0, got"):
+            d.temper(bad)
+    for bad in (True, 1.0, "1"):  # True was taken as one step
+        with pytest.raises(TypeError, match=r"^num_steps: expected an int in \[0, 4\], got"):
+            d.condition_on_prefix(d.sample(), bad)
+    assert d.condition_on_prefix(d.sample(), np.int64(2)).prefix.shape[-2] == 2
+
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.uint8])
+def test_small_integer_dtypes_are_checked_exactly_against_many_levels(dtype):
+    """torch compared an int8 value with the bound 299 in int8 (43): level 50 was out of the support,
+    an error with validation on and a log-probability of -inf with it off."""
+    torch.manual_seed(0)
+    d = par.MADE(2, Categorical(300), hidden_sizes=(8,)).condition()
+    x = torch.tensor([50, 120])
+    assert d.model.head.element_support.check(x.to(dtype)).all()
+    torch.testing.assert_close(d.log_prob(x.to(dtype)), d.log_prob(x))
+    with pyro.validation_enabled(False):
+        torch.testing.assert_close(d.log_prob(x.to(dtype)), d.log_prob(x))
+
+
+def test_samples_that_overflow_are_an_error_naming_the_temperature():
+    """At temperature 1e6 a two-channel Normal PixelCNN fed its huge draws back to the network until they
+    overflowed: ``sample`` returned inf."""
+    torch.manual_seed(0)
+    d = par.PixelCNN((2, 1, 2), Normal(), hidden_channels=4, num_layers=1).eval().condition().expand((2,))
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match=r"^temperature: the value drawn at step 1 overflowed torch.float32"):
+        d.temper(1e6).sample((2,))
+    assert torch.isfinite(d.temper(2.0).sample((2,))).all()

@@ -400,3 +400,51 @@ def test_one_hot_input_is_a_lookup_of_the_input_layer():
     one_hot = torch.nn.functional.one_hot(x, 7).double().transpose(1, 2)  # (N, K, T)
     looked_up = model.embed(x).transpose(1, 2) + model.input.bias[:, None]  # (N, R, T)
     torch.testing.assert_close(looked_up, model.input(one_hot), rtol=0, atol=1e-15)
+
+
+# -- defects the hypothesis suite (tests/test_bad_input.py) found -----------------------------------
+
+
+def test_half_precision_audio_is_quantised_in_float32():
+    """In float16, ``mu * |x|`` overflowed at ``K = 2 ** 16`` (a full-scale sample became level INT64_MIN),
+    ``K / 2`` could not even be multiplied in (``K = 2 ** 17``), and level 65535 decoded to inf."""
+    x = torch.tensor([-1.0, -0.3, 0.0, 0.9, 1.0])
+    for k in (2**16, 2**17):
+        for encode in (mu_law_encode, linear_encode):
+            assert torch.equal(encode(x.half(), k), encode(x.half().float(), k))
+        assert encode(torch.zeros(0, dtype=torch.float16), k).shape == (0,)
+    for decode in (mu_law_decode, linear_decode):
+        levels = torch.tensor([0, 1000, 65535])
+        torch.testing.assert_close(decode(levels, 2**16, torch.float16), decode(levels, 2**16).half())
+    assert mu_law_decode(torch.tensor([65535]), 2**16, torch.float16).item() == 1.0
+
+
+def test_small_integer_levels_are_checked_exactly():
+    """int8 level 50 against 300 levels was compared in int8 (the bound wrapped to 43) and refused."""
+    levels = torch.tensor([50, 120])
+    for decode in (mu_law_decode, linear_decode):
+        assert torch.equal(decode(levels.to(torch.int8), 300), decode(levels, 300))
+    model = _wavenet(head=Categorical(300), residual_channels=4, skip_channels=4)
+    assert next(generate_stream(model, 2, prefix=levels[None].to(torch.int8), progress=False)).shape == (1, 2)
+
+
+def test_the_file_name_and_subtype_are_checked_before_anything_is_written(tmp_path):
+    """soundfile's own errors named no argument, and the file was created before them."""
+    pytest.importorskip("soundfile")
+    model = _wavenet(head=Categorical(8), residual_channels=4, skip_channels=4)
+    with pytest.raises(ValueError, match=r"^subtype: expected one of .*PCM_16.* for a WAV file, got 'PCM16'"):
+        write_wav(tmp_path / "a.wav", torch.zeros(4), 8000, subtype="PCM16")
+    with pytest.raises(TypeError, match=r"^subtype: expected a soundfile subtype name such as 'PCM_16', got int"):
+        stream_to_wav(model, tmp_path / "b.wav", 4, 8000, subtype=16, progress=False)
+    with pytest.raises(ValueError, match=r"^path: expected a file name ending in .wav"):
+        write_wav(tmp_path / "c", torch.zeros(4), 8000)
+    with pytest.raises(ValueError, match=r"^audio: expected shape \(frames,\) or \(channels, frames\) with channels"):
+        write_wav(tmp_path / "d.wav", torch.zeros(0, 4), 8000)  # libsndfile: "Format not recognised"
+    assert not any(tmp_path.iterdir())
+
+
+def test_streaming_more_steps_than_a_transformer_takes_names_num_samples():
+    """The error named ``length``, which ``generate_stream`` does not take."""
+    model = par.Transformer(Categorical(3), max_length=4, d_model=8, num_heads=2, num_layers=1)
+    with pytest.raises(ValueError, match=r"^num_samples: 2 prefix steps and 3 new steps are more than Transformer"):
+        generate_stream(model, 3, prefix=torch.zeros(1, 2, dtype=torch.long), progress=False)

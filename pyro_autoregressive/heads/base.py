@@ -18,6 +18,20 @@ __all__ = ["HEAD_REGISTRY", "Head", "full_precision", "gumbel_argmax", "head_fro
 _Method = TypeVar("_Method", bound=Callable[..., torch.Tensor])
 
 
+class _Levels(constraints._IntegerInterval):
+    """torch's ``integer_interval``, exact for every integer dtype.
+
+    torch compares a tensor with a bound in the tensor's dtype, so an ``int8`` or
+    ``uint8`` value checked against 299 meets a wrapped bound (43); integers and
+    bools are checked as ``torch.long``.
+    """
+
+    def check(self, value: torch.Tensor) -> torch.Tensor:
+        if not (value.dtype.is_floating_point or value.dtype.is_complex):
+            value = value.long()
+        return super().check(value)
+
+
 def working_dtype(dtype: torch.dtype) -> torch.dtype:
     """The dtype heads compute in: ``float32`` for the half precisions (bfloat16, float16), else ``dtype``."""
     return torch.promote_types(dtype, torch.float32)
@@ -109,7 +123,7 @@ class Head(ABC):
         """Support of one channel value."""
         if self.is_discrete:
             assert self.num_classes is not None
-            return constraints.integer_interval(0, self.num_classes - 1)
+            return _Levels(0, self.num_classes - 1)
         return constraints.real
 
     def value_dtype(self, float_dtype: torch.dtype) -> torch.dtype:
