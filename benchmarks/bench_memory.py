@@ -1,7 +1,7 @@
 """Peak memory of ``sample`` for growing sample sizes, with and without ``batch_chunk``.
 
-Every measurement runs in a fresh process (``ru_maxrss`` is a process's peak resident
-set size, and torch's CPU allocator is invisible to ``tracemalloc``): the process
+Every measurement runs in a fresh process (its peak resident set size, ``VmHWM`` on
+Linux; torch's CPU allocator is invisible to ``tracemalloc``): the process
 builds the model, draws one sequence (a warm-up) and records its peak RSS so far (the
 baseline: interpreter, torch, the weights, first-call buffers), draws
 ``d.sample((N,), batch_chunk=...)`` once and records the peak RSS again. The growth is
@@ -23,10 +23,12 @@ import json
 import subprocess
 import sys
 
-from common import memory_row, print_table, subprocess_env
+from common import PEAK_RSS_SNIPPET, memory_row, print_table, subprocess_env
 
-_WORKER = """
-import json, resource, sys, time, torch
+_WORKER = (
+    PEAK_RSS_SNIPPET
+    + """
+import json, sys, time, torch
 import pyro_autoregressive as par
 family, size, chunk, quick = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
 chunk = None if chunk == "none" else int(chunk)
@@ -41,13 +43,14 @@ else:
     model = par.Transformer(head, max_length=length, d_model=width, num_heads=4, num_layers=layers)
 d = model.eval().condition()
 d.sample((1,))  # warm-up: lazily loaded kernels and first-call buffers belong to the baseline
-baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+baseline = peak_rss_kib()
 started = time.perf_counter()
 x = d.sample((size,), batch_chunk=chunk)
 wall = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = peak_rss_kib()
 print(json.dumps({"baseline_kib": baseline, "peak_kib": peak, "seconds": wall, "shape": list(x.shape)}))
 """
+)
 
 CONFIGS = {
     "GatedPixelCNN": "image (1, 28, 28), Categorical(256), hidden_channels=64, num_layers=5",

@@ -31,12 +31,14 @@ import pyro_autoregressive as par
 from pyro_autoregressive.layout import SequenceLayout
 from pyro_autoregressive.sampling import NaiveState, ancestral_sample
 
-from common import log_prob_row, median_seconds, memory_row, sampling_row, subprocess_env
+from common import PEAK_RSS_SNIPPET, log_prob_row, median_seconds, memory_row, sampling_row, subprocess_env
 
 RATE = 16000
 
-_STREAM_SCRIPT = """
-import json, resource, sys, time, torch
+_STREAM_SCRIPT = (
+    PEAK_RSS_SNIPPET
+    + """
+import json, sys, time, torch
 import pyro_autoregressive as par
 from pyro_autoregressive.streaming import generate_stream
 seconds, residual, skip, layers, stacks, threads = map(int, sys.argv[1:7])
@@ -48,8 +50,9 @@ started, total = time.perf_counter(), 0
 for chunk in generate_stream(net, seconds * 16000, chunk_size=16000, progress=False):
     total += chunk.shape[-1]  # the chunk would be written out here; nothing is kept
 wall = time.perf_counter() - started
-print(json.dumps({"samples": total, "wall": wall, "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+print(json.dumps({"samples": total, "wall": wall, "max_rss_kib": peak_rss_kib()}))
 """
+)
 
 
 def time_steps(model: par.WaveNet, batch: int, steps: int, repeats: int, cache: bool, length: int) -> float:

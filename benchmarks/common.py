@@ -34,6 +34,24 @@ def subprocess_env() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
 
 
+#: defines ``peak_rss_kib()`` in a measuring subprocess: the process's own peak RSS (KiB). On
+#: Linux it is ``VmHWM`` of ``/proc/self/status``, not ``ru_maxrss``: ``ru_maxrss`` survives
+#: ``exec``, so a child started by a large parent (``subprocess`` forks it) reports at least
+#: the parent's peak
+PEAK_RSS_SNIPPET = """
+import resource
+def peak_rss_kib():
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+"""
+
+
 def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
     """Median wall time of ``fn()`` over ``repeats`` runs, after ``warmup`` untimed runs."""
     for _ in range(warmup):
