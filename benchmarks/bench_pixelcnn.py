@@ -27,7 +27,7 @@ import torch
 
 import pyro_autoregressive as par
 
-from common import median_seconds, naive_steps
+from common import log_prob_row, median_seconds, naive_steps, sampling_row
 
 
 def naive_seconds_per_step(model: par.AutoregressiveModel, batch: int, steps: int) -> float:
@@ -37,8 +37,9 @@ def naive_seconds_per_step(model: par.AutoregressiveModel, batch: int, steps: in
     return (time.perf_counter() - started) / steps
 
 
-def bench_model(model: par.AutoregressiveModel, args: argparse.Namespace) -> float:
-    """Print one row per batch size (cached against naive); return ``log_prob`` images/s at batch 64."""
+def bench_model(model: par.AutoregressiveModel, configuration: str, args: argparse.Namespace) -> list[dict]:
+    """Print one row per batch size (cached against naive); return them and ``log_prob`` at batch 64 as rows."""
+    rows = []
     d = model.condition()
     num_steps = model.layout().num_steps
     name = type(model).__name__
@@ -53,14 +54,15 @@ def bench_model(model: par.AutoregressiveModel, args: argparse.Namespace) -> flo
         else:
             naive = per_step * num_steps
             how = f"extrapolated: {per_step:.3f} s/step x {num_steps} steps"
+        rows.append(sampling_row(name, configuration, batch, cached, naive, how.startswith("extrapolated")))
         print(f"{name:<17}{batch:>6}{cached:>14.2f}{naive:>15.2f}{naive / cached:>9.1f}  {how}", flush=True)
     x = d.sample((64,))
     with torch.no_grad():
         seconds = median_seconds(lambda x=x, d=d: d.log_prob(x), args.repeats, warmup=0)
-    return 64 / seconds
+    return [*rows, log_prob_row(name, configuration, 64, seconds, "images/s")]
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", choices=["pixelcnn", "gated", "pixelcnnpp"], default=None)
     parser.add_argument("--size", type=int, default=28)
@@ -119,12 +121,14 @@ def main(argv: list[str] | None = None) -> None:
     for description, _ in builds:
         print(description)
     print(f"{'model':<17}{'batch':>6}{'cache=True s':>14}{'cache=False s':>15}{'ratio':>9}  naive timing")
-    throughput = {}
-    for _, build in builds:
+    rows = []
+    for description, build in builds:
         model = build().eval()
-        throughput[type(model).__name__] = bench_model(model, args)
-    for name, rate in throughput.items():
-        print(f"log_prob throughput {name}: {rate:.1f} images/s (batch 64, no grad)")
+        rows += bench_model(model, description.split(": ", 1)[1], args)
+    for row in rows:
+        if row["kind"] == "log_prob":
+            print(f"log_prob throughput {row['model']}: {row['per_s']:.1f} images/s (batch 64, no grad)")
+    return rows
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import torch
 
 import pyro_autoregressive as par
 
-from common import naive_steps, print_table
+from common import log_prob_row, naive_steps, print_table, sampling_row
 
 
 def _seconds(fn) -> float:  # type: ignore[no-untyped-def]
@@ -34,7 +34,7 @@ def _seconds(fn) -> float:  # type: ignore[no-untyped-def]
     return time.perf_counter() - started
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=28)
     parser.add_argument("--hidden", type=int, default=64, help="hidden_channels of every model")
@@ -61,6 +61,12 @@ def main(argv: list[str] | None = None) -> None:
     for model in models.values():
         model.eval()
     steps = args.size * args.size
+    layers = {"RowLSTM": args.row_layers, "DiagonalBiLSTM": args.diagonal_layers, "GatedPixelCNN": args.gated_layers}
+    configurations = {
+        name: f"image {shape}, Categorical(256), hidden_channels={args.hidden}, num_layers={layers[name]}"
+        for name in models
+    }
+    results: list[dict[str, object]] = []
     print(
         f"{args.threads} thread(s), torch {torch.__version__}, images {shape}, Categorical(256), "
         f"medians of {args.repeats} interleaved repeats"
@@ -78,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
                 naive.append(per_step / args.naive_steps * steps)
             c, n = statistics.median(cached), statistics.median(naive)
             rows.append([name, batch, c, n, n / c])
+            results.append(sampling_row(name, configurations[name], batch, c, n, True))
     print_table(
         "cached vs naive sampling (naive extrapolated from its first steps)",
         ["model", "batch", "cached s", "naive s", "ratio"],
@@ -105,6 +112,9 @@ def main(argv: list[str] | None = None) -> None:
             for name, model in models.items()
         ],
     )
+    for name in models:
+        results.append(log_prob_row(name, configurations[name], 64, statistics.median(times[name]), "images/s"))
+    return results
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ its own virtual environment::
     python3 -m venv .venv-tfp
     .venv-tfp/bin/pip install tensorflow==2.18.1 tensorflow-probability==0.25.0 tf-keras==2.18.0
     python benchmarks/bench_tfp.py --tfp-python .venv-tfp/bin/python
+    python benchmarks/bench_tfp.py --quick       # one round
 
 Without a TFP interpreter (``--tfp-python``, ``$TFP_PYTHON`` or ``./.venv-tfp``) the
 script says so and exits 0.
@@ -114,32 +115,37 @@ def run(python: str, code: str, what: str, threads: int) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tfp-python", default=None, help="python of a virtual environment with TFP")
     parser.add_argument("--repeats", type=int, default=3, help="rounds, each side once per round and measurement")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--what", nargs="+", choices=["log_prob", "sample"], default=["log_prob", "sample"])
+    parser.add_argument("--quick", action="store_true", help="one round")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats = 1
     tfp_python = find_tfp_python(args.tfp_python)
     if (
         tfp_python is None
         or subprocess.run([tfp_python, "-c", "import tensorflow_probability"], capture_output=True).returncode
     ):
         print("skipped: no Python with tensorflow-probability (see the set-up in this script's docstring)")
-        return
+        return []
     sides = {"ours": (sys.executable, _OURS), "tfp": (tfp_python, _TFP)}
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     for what in args.what:
         for r in range(args.repeats):
             for side in ("ours", "tfp") if r % 2 == 0 else ("tfp", "ours"):  # interleaved, alternating first
                 results.setdefault((what, side), []).append(run(*sides[side], what, args.threads))
-    rows = []
+    rows, results = [], []
     for what in args.what:
         ours = statistics.median(m["seconds"] for m in results[(what, "ours")])
         tfp = statistics.median(m["seconds"] for m in results[(what, "tfp")])
         unit = 64 if what == "log_prob" else 16
         rows.append([what, unit, ours, tfp, unit / ours, unit / tfp, tfp / ours])
+        results.append({"kind": "tfp", "model": "PixelCNNPlusPlus", "configuration": str(CONFIG), "what": what})
+        results[-1] |= {"ours_s": ours, "tfp_s": tfp}
     params = results[(args.what[0], "ours")][0]["params"], results[(args.what[0], "tfp")][0]["params"]
     constrained = {int(m["constrained"]) for key, runs in results.items() if key[1] == "tfp" for m in runs}
     print(f"TFP: kernel constraints (causal masks) applied to {sorted(constrained)} layers before timing")
@@ -149,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         ["what", "images", "ours s", "TFP s", "ours images/s", "TFP images/s", "ours / TFP speed"],
         rows,
     )
+    return results
 
 
 if __name__ == "__main__":

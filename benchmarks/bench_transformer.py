@@ -24,11 +24,11 @@ import torch
 
 import pyro_autoregressive as par
 
-from common import median_seconds, naive_steps
+from common import log_prob_row, median_seconds, naive_steps, sampling_row
 
 
 @torch.no_grad()
-def main(argv: list[str] | None = None) -> list[dict[str, float]]:
+def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lengths", type=int, nargs="+", default=[256, 1024])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
         f"Transformer: 4 layers, 4 heads, d_model 128, Categorical(256); torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}"
     )
+    configuration = "Categorical(256), d_model=128, num_heads=4, num_layers=4"
     rows = []
     print(f"{'T':>6}{'batch':>7}{'cached s':>11}{'cached tok/s':>14}", end="")
     print(f"{'naive s':>11}{'naive tok/s':>13}{'speed-up':>10}")
@@ -65,8 +66,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
                 part = median_seconds(lambda d=d, b=batch, s=steps: naive_steps(d.model, d.layout, b, s), args.repeats)
                 naive, note = part * length / steps, "*"
             tokens = batch * length
-            row = {"T": length, "batch": batch, "cached_s": cached, "naive_s": naive}
-            rows.append(row)
+            row = sampling_row("Transformer", f"T={length}, {configuration}", batch, cached, naive, note == "*")
+            rows.append({**row, "T": length})
             print(
                 f"{length:>6}{batch:>7}{cached:>11.3f}{tokens / cached:>14.0f}{naive:>10.2f}{note:1}"
                 f"{tokens / naive:>13.1f}{naive / cached:>9.1f}x"
@@ -79,7 +80,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     x = d.sample((batch,))
     seconds = median_seconds(lambda: d.log_prob(x), max(args.repeats, 3))
     print(f"log_prob at T={length}, batch {batch}: {seconds:.3f} s, {batch * length / seconds:.0f} tokens/s")
-    rows.append({"T": length, "batch": batch, "log_prob_s": seconds})
+    row = log_prob_row("Transformer", f"T={length}, {configuration}", batch, seconds, "tokens/s", per_item=length)
+    rows.append({**row, "T": length, "log_prob_s": seconds})
     return rows
 
 

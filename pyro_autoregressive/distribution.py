@@ -191,25 +191,49 @@ class AutoregressiveDistribution(TorchDistribution):
             terms = terms.masked_fill(outside, -math.inf)
         return terms.expand(shape + terms.shape[-1:])
 
-    def sample(self, sample_shape: torch.Size | tuple[int, ...] = (), *, cache: bool = True) -> torch.Tensor:
+    def sample(
+        self, sample_shape: torch.Size | tuple[int, ...] = (), *, cache: bool = True, batch_chunk: int | None = None
+    ) -> torch.Tensor:
         """Exact ancestral sample of shape ``sample_shape + batch_shape + event_shape``.
 
         :param cache: use the model's incremental state (queues, KV cache, row
             caches); ``False`` reruns the whole network at every step (the
             reference, as in TFP's PixelCNN). In float64 both give the same
             tensor under the same ``torch.manual_seed``.
+        :param batch_chunk: draw the flat batch of ``N = prod(sample_shape +
+            batch_shape)`` sequences at most this many at a time, each chunk with
+            its own incremental state, and concatenate them: the working memory
+            (caches, activations) is that of ``batch_chunk`` sequences, not ``N``.
+            ``None`` (the default) draws all ``N`` at once.
+        :raises TypeError: if ``batch_chunk`` is not an int or None.
+        :raises ValueError: if ``batch_chunk`` is below 1.
+
+        NOTE: chunked sampling draws from the same distribution but not the same
+        random stream as unchunked sampling: the heads draw each step's noise for
+        the whole batch at once, so chunks consume it in another order (making
+        them agree would mean drawing, and holding, the noise of every step for
+        all ``N`` sequences). With ``batch_chunk >= N`` there is one chunk and the
+        result is the unchunked one under the same seed.
         """
         sample_shape = check_shape("sample_shape", sample_shape)
         cache = check_bool("cache", cache)
+        batch_chunk = _check_batch_chunk(batch_chunk)
         with torch.inference_mode():  # no autograd bookkeeping at all: cheaper small ops in every step
-            x = self._sample(sample_shape, cache)
+            x = self._sample(sample_shape, cache, batch_chunk)
         return x.clone()  # a normal tensor (usable with autograd), not an inference tensor
 
-    def rsample(self, sample_shape: torch.Size | tuple[int, ...] = (), *, cache: bool = True) -> torch.Tensor:
-        """Reparameterised sample (continuous heads): differentiable in the parameters and contexts."""
+    def rsample(
+        self, sample_shape: torch.Size | tuple[int, ...] = (), *, cache: bool = True, batch_chunk: int | None = None
+    ) -> torch.Tensor:
+        """Reparameterised sample (continuous heads): differentiable in the parameters and contexts.
+
+        ``batch_chunk`` is as in :meth:`sample` (autograd still keeps every chunk's graph).
+        """
         if not self.has_rsample:
             raise NotImplementedError(f"rsample: the head {self.model.head!r} is discrete; use sample()")
-        return self._sample(check_shape("sample_shape", sample_shape), check_bool("cache", cache))
+        return self._sample(
+            check_shape("sample_shape", sample_shape), check_bool("cache", cache), _check_batch_chunk(batch_chunk)
+        )
 
     # -- autoregressive extras ----------------------------------------------------------------------
 
@@ -290,20 +314,47 @@ class AutoregressiveDistribution(TorchDistribution):
             local_context = self.local_context.expand(shape + event).reshape((-1,) + event)
         return context, local_context
 
-    def _sample(self, sample_shape: torch.Size, cache: bool) -> torch.Tensor:
+    def _sample(self, sample_shape: torch.Size, cache: bool, batch_chunk: int | None = None) -> torch.Tensor:
         shape = sample_shape + self.batch_shape
         batch_size = math.prod(shape)
         context, local_context = self._flat_contexts(shape)
+        prefix = None
+        if self.prefix is not None:
+            prefix = self.prefix.expand(shape + self.prefix.shape[-2:]).reshape((batch_size,) + self.prefix.shape[-2:])
+        if batch_chunk is None or batch_chunk >= batch_size:
+            steps = self._sample_flat(batch_size, cache, context, local_context, prefix)
+        else:
+            chunks = []
+            for start in range(0, batch_size, batch_chunk):
+                rows = slice(start, start + batch_chunk)
+                size = min(batch_chunk, batch_size - start)
+                chunks.append(
+                    self._sample_flat(
+                        size,
+                        cache,
+                        None if context is None else context[rows],
+                        None if local_context is None else local_context[rows],
+                        None if prefix is None else prefix[rows],
+                    )
+                )
+            steps = torch.cat(chunks)  # (N, S, C)
+        return self.layout.from_steps(steps).reshape(shape + self.event_shape)
+
+    def _sample_flat(
+        self,
+        batch_size: int,
+        cache: bool,
+        context: torch.Tensor | None,
+        local_context: torch.Tensor | None,
+        prefix: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Steps ``(N, S, C)`` of ``N`` sequences drawn together, with one state."""
         model = self.model
         if cache:
             state = model.incremental_state(self.layout, context, local_context, batch_size)
         else:
             state = NaiveState(model, self.layout, context, local_context, batch_size)
-        prefix = None
-        if self.prefix is not None:
-            prefix = self.prefix.expand(shape + self.prefix.shape[-2:]).reshape((batch_size,) + self.prefix.shape[-2:])
-        steps = ancestral_sample(state, model.head, temperature=self.temperature, prefix=prefix)
-        return self.layout.from_steps(steps).reshape(shape + self.event_shape)
+        return ancestral_sample(state, model.head, temperature=self.temperature, prefix=prefix)
 
     def _validate_sample(self, value: torch.Tensor, check_prefix: bool = True) -> None:
         """Raise ``ValueError`` naming what was expected and what was received.
@@ -389,6 +440,16 @@ class _PrefixedSupport(constraints.Constraint):
 def _value_float_dtype(value_dtype: torch.dtype, model_dtype: torch.dtype) -> torch.dtype:
     """A real value's dtype promoted as torch does: floats with the model's, integers to the model's."""
     return torch.promote_types(value_dtype, model_dtype) if value_dtype.is_floating_point else model_dtype
+
+
+def _check_batch_chunk(batch_chunk: Any) -> int | None:
+    if batch_chunk is None:
+        return None
+    if isinstance(batch_chunk, bool) or not isinstance(batch_chunk, int):
+        raise TypeError(f"batch_chunk: expected an int >= 1 or None, got {type(batch_chunk).__name__}")
+    if batch_chunk < 1:
+        raise ValueError(f"batch_chunk: expected an int >= 1 or None, got {batch_chunk}")
+    return batch_chunk
 
 
 def _check_tensor(model: AutoregressiveModel, name: str, value: Any) -> torch.Tensor:

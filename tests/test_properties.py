@@ -531,3 +531,42 @@ def test_empty_batches(case: Case, device, cache):
     assert empty.sample((2,), cache=cache).shape == (2, 0) + event
     assert empty.log_prob(x[:, :1]).shape == (3, 0)
     assert empty.condition_on_prefix(x[0, :1], 1).sample(cache=cache).shape == (0,) + event
+
+
+def test_batch_chunk(case: Case, device):
+    """Chunked sampling: chunk ``i`` of the flat batch draws as a separate ``sample()`` would, in turn.
+
+    The flat batch is sample-major, so with ``batch_chunk`` equal to the batch size
+    every chunk is one draw of ``sample()`` over the whole batch (its contexts
+    included); a chunk at least as large as the flat batch is the unchunked sample.
+    """
+    model = build(case, device)
+    d = condition(model, case, (2,))
+    event = tuple(model.layout(case.length).event_shape)
+    tolerance = {} if is_discrete(model) else {"rtol": 1e-10, "atol": 1e-10}
+    prompt = d.sample()
+    for dist in (d, d.condition_on_prefix(prompt, 1)):
+        for cache in (True, False):
+            torch.manual_seed(seed_for("chunk", case.id))
+            chunked = dist.sample((3,), cache=cache, batch_chunk=2)
+            torch.manual_seed(seed_for("chunk", case.id))
+            separate = torch.stack([dist.sample(cache=cache) for _ in range(3)])
+            torch.testing.assert_close(chunked, separate, **tolerance)
+    torch.manual_seed(seed_for("chunk", case.id))
+    whole = d.sample((3,), batch_chunk=6)
+    torch.manual_seed(seed_for("chunk", case.id))
+    torch.testing.assert_close(whole, d.sample((3,)), **tolerance)
+    uneven = d.sample((3,), batch_chunk=4)  # chunks of 4 and 2
+    assert uneven.shape == (3, 2) + event and uneven.dtype == whole.dtype
+    assert d.support.check(uneven).all() and not uneven.is_inference()
+    if d.has_rsample:
+        assert d.rsample((3,), batch_chunk=4).shape == (3, 2) + event
+
+
+@pytest.mark.parametrize(
+    ("batch_chunk", "error"), [(0, ValueError), (-1, ValueError), (2.0, TypeError), (True, TypeError)]
+)
+def test_batch_chunk_validation(batch_chunk, error):
+    d = CASES[0].model().condition(length=CASES[0].length)
+    with pytest.raises(error, match="batch_chunk"):
+        d.sample((2,), batch_chunk=batch_chunk)
