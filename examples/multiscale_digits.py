@@ -21,6 +21,11 @@ Reports the test NLL (nats per image: the two terms and their sum) and writes
 ``samples.png``: for each of 8 small images drawn from ``p(s)`` (upsampled, first
 column), three full images drawn from ``p(x | s)``.
 
+It keeps its own training loop rather than ``pyro_autoregressive.training.fit``:
+``fit`` maximises the likelihood of one model, and the point here is two models
+fitted together through one Pyro program by ``SVI`` (early stopping on the pair's
+validation NLL, both models' best weights kept together).
+
     python examples/multiscale_digits.py               # Row LSTMs, <= 8 minutes on one core
     python examples/multiscale_digits.py --model diagonalbilstm
     python examples/multiscale_digits.py --quick       # seconds

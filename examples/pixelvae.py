@@ -20,6 +20,10 @@ estimate of ``log p(x)``, the expected reconstruction term ``E_q log p(x | z)``,
 (``Cov_x(E_q[z_u]) > 0.01``, Burda et al. 2015): an autoregressive decoder can
 model the image without ``z`` and is known to drive the KL term towards 0.
 
+The loop is the example's own (``SVI``, early stopping on the validation ELBO), not
+``pyro_autoregressive.training.fit``: that fits one model by maximum likelihood, and a
+VAE maximises an ELBO over encoder and decoder.
+
     python examples/pixelvae.py            # 3-5 minutes on one core
     python examples/pixelvae.py --quick    # seconds
 """

@@ -6,6 +6,9 @@ subsampling ``pyro.plate``; the guide is empty, so ``Trace_ELBO`` is exactly the
 same seed, minibatches and Adam settings, the two procedures end at the same
 parameters, and the test NLL of both is printed.
 
+Both loops are written out here (not ``pyro_autoregressive.training.fit``): the
+example compares the two procedures step by step on the same minibatches.
+
     python examples/svi_maximum_likelihood.py            # digits, 400 steps of batch 100
     python examples/svi_maximum_likelihood.py --quick    # seconds
 

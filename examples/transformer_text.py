@@ -10,6 +10,10 @@ before it and every byte is counted exactly once. The compressors see exactly
 the same bytes, concatenated in the same order (``lzma`` preset 9 is ``xz -9``,
 ``bz2`` level 9 is ``bzip2 -9``; their container headers count).
 
+Training is a step budget over random windows of one long byte stream, with a
+warm-up and a cosine decay driven by elapsed time and no validation split, so it keeps
+its own short loop rather than the epoch-based ``pyro_autoregressive.training.fit``.
+
     python examples/transformer_text.py                  # about 25 minutes on 2 CPU cores
     python examples/transformer_text.py --quick          # seconds, for smoke tests
 """

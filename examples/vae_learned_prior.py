@@ -28,6 +28,10 @@ Reports the held-out (test split) ELBO and an importance-weighted estimate of
 the learning curves of the two VAEs trained from scratch (``curves.png``), decoded prior
 samples and the test encodings against prior draws.
 
+The VAEs train in the example's own ``SVI`` loop (early stopping on the validation
+ELBO, KL warm-up, an EMA of the weights), not ``pyro_autoregressive.training.fit``, which
+fits one model by maximum likelihood.
+
     python examples/vae_learned_prior.py            # the five VAEs, about 6 minutes on one core
     python examples/vae_learned_prior.py --quick    # seconds
 """

@@ -27,6 +27,11 @@ this is the ELBO of a point-mass ``q(c | x)`` (entropy 0). It is reported for
 three priors over the same codes and decoder: uniform (``log K`` per code),
 independent per-position histograms (add-one smoothing), and the PixelCNN.
 
+Both stages keep their own loops rather than ``pyro_autoregressive.training.fit``:
+stage 1 is not a likelihood of an autoregressive model (VQ losses, codebook restarts),
+and stage 2 deliberately fits the prior through Pyro (``SVI``), the way it would be
+trained inside a larger Pyro model.
+
     python examples/vqvae_prior.py            # under a minute on one core
     python examples/vqvae_prior.py --quick    # seconds
 """

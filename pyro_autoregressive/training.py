@@ -2,101 +2,306 @@
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import math
+import numbers
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
+from .batches import Batch, as_batches, to_device, unpack
+from .checks import check_int
 from .model import AutoregressiveModel
 
-__all__ = ["FitResult", "fit", "mean_nll"]
+__all__ = ["PRECISIONS", "EpochRecord", "FitResult", "fit", "mean_nll"]
+
+#: ``precision`` values: float32 as the model is, or bfloat16 autocast of the network (heads stay float32)
+PRECISIONS = ("fp32", "bf16")
+_LOG2 = math.log(2.0)
+
+
+@dataclass
+class EpochRecord:
+    """One epoch of :func:`fit`: NLL in nats per example and in bits per dimension, learning rate, time."""
+
+    epoch: int
+    train_nll: float
+    train_bits_per_dim: float
+    val_nll: float | None
+    val_bits_per_dim: float | None
+    lr: float
+    seconds: float
 
 
 @dataclass
 class FitResult:
-    """Per-epoch mean NLL (nats per example) and the epoch whose weights were kept."""
+    """What :func:`fit` did: per-epoch mean NLL (nats per example), the kept epoch, why it stopped.
+
+    ``train_nll`` is the running mean over each epoch's batches (dropout on);
+    ``val_nll`` is scored after the epoch with the weights :func:`fit` keeps
+    (the averaged ones when ``ema_decay`` is set). ``history`` has one
+    :class:`EpochRecord` per epoch; ``stopped`` is ``"epochs"``, ``"patience"``
+    or ``"max_seconds"``.
+    """
 
     train_nll: list[float] = field(default_factory=list)
     val_nll: list[float] = field(default_factory=list)
     best_epoch: int = -1
     seconds: float = 0.0
+    history: list[EpochRecord] = field(default_factory=list)
+    stopped: str = "epochs"
+
+
+def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _batch_log_prob(model: AutoregressiveModel, batch: Batch, precision: str) -> tuple[torch.Tensor, int]:
+    """``log p(value | contexts)`` per example ``(N,)`` in float32 at least, and the event's dimension."""
+    with _autocast(model.device, precision):
+        d = model.condition(batch.context, local_context=batch.local_context)
+        log_prob = d.log_prob(batch.value)
+    return log_prob.to(torch.promote_types(log_prob.dtype, torch.float32)), math.prod(d.event_shape)
 
 
 @torch.no_grad()
 def mean_nll(
     model: AutoregressiveModel,
-    data: torch.Tensor,
+    data: torch.Tensor | Iterable,
     context: torch.Tensor | None = None,
     batch_size: int = 500,
+    *,
+    local_context: torch.Tensor | None = None,
+    precision: str = "fp32",
 ) -> float:
-    """Mean negative log-likelihood in nats per example of ``data (N, *event_shape)``."""
+    """Mean negative log-likelihood in nats per example, in eval mode (the mode is restored after).
+
+    :param data: values ``(N, *event_shape)``, or a ``DataLoader`` / iterable of
+        batches: tensors or ``(value, context)`` / ``(value, context, local_context)``
+        tuples (then ``context`` and ``local_context`` stay None).
+    :param context: ``(N, context_size)`` beside a tensor ``data``.
+    :param local_context: ``(N, channels, *positions)`` beside a tensor ``data``.
+    :param batch_size: examples per pass for a tensor ``data``.
+    :param precision: ``"fp32"`` or ``"bf16"`` (autocast of the network, sums in float32).
+    """
+    batch_size = check_int("batch_size", batch_size, 1)
+    _check_choice("precision", precision, PRECISIONS)
+    batches = as_batches("data", data, context, local_context, batch_size=batch_size, shuffle=False)
     was_training = model.training
     model.eval()
-    total = 0.0
-    for start in range(0, len(data), batch_size):
-        batch = data[start : start + batch_size].to(model.device)
-        ctx = None if context is None else context[start : start + batch_size].to(model.device)
-        total -= model.condition(ctx).log_prob(batch).sum().item()
-    model.train(was_training)
-    return total / len(data)
+    total, count = 0.0, 0
+    try:
+        for raw in batches:
+            batch = to_device(unpack("data", raw), model.device)
+            log_prob, _ = _batch_log_prob(model, batch, precision)
+            total -= log_prob.sum().item()
+            count += log_prob.numel()
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise ValueError("data: expected at least one example, got none")
+    return total / count
 
 
 def fit(
     model: AutoregressiveModel,
-    train: torch.Tensor,
+    train: torch.Tensor | Iterable,
     *,
-    val: torch.Tensor | None = None,
+    val: torch.Tensor | Iterable | None = None,
     train_context: torch.Tensor | None = None,
     val_context: torch.Tensor | None = None,
+    train_local_context: torch.Tensor | None = None,
+    val_local_context: torch.Tensor | None = None,
     epochs: int = 100,
     batch_size: int = 64,
     lr: float = 1e-3,
     weight_decay: float = 0.0,
     patience: int | None = None,
     max_seconds: float | None = None,
+    max_grad_norm: float | None = None,
+    scheduler: Callable[[torch.optim.Optimizer], object] | None = None,
+    scheduler_interval: str = "epoch",
+    ema_decay: float | None = None,
+    precision: str = "fp32",
     progress: bool = True,
 ) -> FitResult:
-    """Minimise the mean NLL with Adam; keep the weights of the best validation epoch.
+    r"""Minimise the mean NLL with Adam; keep the weights of the best validation epoch.
+
+    .. math:: \min_\theta \; -\frac{1}{N} \sum_n \log p_\theta(x_n \mid c_n)
+
+    Data come as tensors ``train (N, *event_shape)`` (with ``train_context
+    (N, context_size)`` and ``train_local_context (N, channels, *positions)``
+    beside them, shuffled every epoch in batches of ``batch_size``) or as a
+    ``DataLoader`` / any re-iterable of batches: tensors, or ``(value, context)``
+    and ``(value, context, local_context)`` tuples (None for a missing context);
+    ``batch_size`` is then the loader's business. A loader over the same
+    tensors with ``shuffle=True`` trains exactly like the tensors under one seed.
+    Batches move to the model's device (``non_blocking`` on CUDA, from pinned
+    memory for tensors).
+
+    After every epoch the validation NLL (the training NLL when ``val`` is None)
+    decides which weights are kept; the model ends with them, in eval mode.
 
     :param patience: stop after this many epochs without a better validation NLL.
-    :param max_seconds: stop after the epoch during which this much time has passed.
-    """
-    import time
+    :param max_seconds: time budget: stop at the first batch that ends past it (that epoch is scored).
+    :param max_grad_norm: clip the gradients' global 2-norm to this before every step.
+    :param scheduler: a factory ``optimizer -> torch.optim.lr_scheduler.LRScheduler``,
+        stepped after every epoch (``ReduceLROnPlateau`` with the epoch's score) or,
+        with ``scheduler_interval="step"``, after every optimizer step.
+    :param ema_decay: keep an exponential moving average of the weights
+        (``AveragedModel`` with an EMA ``multi_avg_fn``); validation scores it and
+        the model ends with the best averaged weights.
+    :param precision: ``"bf16"`` runs the network under ``torch.autocast`` in
+        bfloat16 (meant for CUDA; CPU autocast works too); the heads and the sum of
+        the log-likelihood stay in float32.
+    :param progress: a tqdm bar over epochs with the running training NLL.
 
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    Example::
+
+        >>> import pyro_autoregressive as par
+        >>> from pyro_autoregressive.training import fit
+        >>> made = par.MADE(4, par.heads.Bernoulli(), hidden_sizes=(8,))
+        >>> result = fit(made, torch.randint(0, 2, (32, 4)), epochs=2, progress=False)
+        >>> [round(r.lr, 4) for r in result.history]
+        [0.001, 0.001]
+    """
+    epochs = check_int("epochs", epochs, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
+    lr = _check_positive("lr", lr)
+    weight_decay = _check_positive("weight_decay", weight_decay, allow_zero=True)
+    patience = None if patience is None else check_int("patience", patience, 1)
+    max_seconds = None if max_seconds is None else _check_positive("max_seconds", max_seconds, allow_inf=True)
+    max_grad_norm = None if max_grad_norm is None else _check_positive("max_grad_norm", max_grad_norm)
+    if scheduler is not None and not callable(scheduler):
+        raise TypeError(f"scheduler: expected a callable optimizer -> LRScheduler, got {type(scheduler).__name__}")
+    _check_choice("scheduler_interval", scheduler_interval, ("epoch", "step"))
+    if ema_decay is not None:
+        ema_decay = _check_positive("ema_decay", ema_decay)
+        if not ema_decay < 1.0:
+            raise ValueError(f"ema_decay: expected a float in (0, 1), got {ema_decay!r}")
+    _check_choice("precision", precision, PRECISIONS)
+    if not isinstance(model, AutoregressiveModel):
+        raise TypeError(f"model: expected an AutoregressiveModel, got {type(model).__name__}")
+
+    device = model.device
+    pin = device.type == "cuda"
+    batches = as_batches(
+        "train", train, train_context, train_local_context, batch_size=batch_size, shuffle=True, pin_memory=pin
+    )
+    val_batches = None
+    if val is not None:
+        val_batches = as_batches("val", val, val_context, val_local_context, batch_size=500, shuffle=False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    schedule = None if scheduler is None else scheduler(optimizer)
+    averaged = None
+    if ema_decay is not None:
+        averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay))
+    kept = model if averaged is None else averaged.module  # the weights that are scored and kept
+
     result = FitResult()
-    best_state, best = copy.deepcopy(model.state_dict()), math.inf
+    best_state, best = _copy_state(kept), math.inf
     started = time.perf_counter()
     bar = tqdm(range(epochs), desc=f"training {type(model).__name__}", disable=not progress)
     for epoch in bar:
+        epoch_started, epoch_lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
         model.train()
-        order = torch.randperm(len(train))
-        total = 0.0
-        for start in range(0, len(train), batch_size):
-            index = order[start : start + batch_size]
-            ctx = None if train_context is None else train_context[index].to(model.device)
-            loss = -model.condition(ctx).log_prob(train[index].to(model.device)).mean()
-            optimiser.zero_grad()
+        total, count, dims, shown = torch.zeros((), dtype=torch.float64, device=device), 0, 1, epoch_started
+        for raw in batches:
+            batch = to_device(unpack("train", raw), device)
+            log_prob, dims = _batch_log_prob(model, batch, precision)
+            loss = -log_prob.mean()
+            optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimiser.step()
-            total += loss.item() * len(index)
-        result.train_nll.append(total / len(train))
-        score = result.train_nll[-1]
-        if val is not None:
-            score = mean_nll(model, val, val_context)
-            result.val_nll.append(score)
+            if max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+            optimizer.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
+            if schedule is not None and scheduler_interval == "step":
+                schedule.step()
+            total += loss.detach() * log_prob.numel()
+            count += log_prob.numel()
+            now = time.perf_counter()
+            if progress and now - shown > 0.5:  # the running NLL (one device sync per half second)
+                bar.set_postfix(train=f"{total.item() / count:.2f}", refresh=True)
+                shown = now
+            if max_seconds is not None and now - started >= max_seconds:
+                result.stopped = "max_seconds"
+                break
+        if count == 0:
+            raise ValueError("train: expected at least one batch per epoch, got none")
+        train_nll = total.item() / count
+        result.train_nll.append(train_nll)
+        score, val_nll = train_nll, None
+        if val_batches is not None:
+            if averaged is not None:
+                _copy_buffers(model, kept)
+            score = val_nll = mean_nll(kept, val_batches, precision=precision)
+            result.val_nll.append(val_nll)
+        elif averaged is not None:
+            _copy_buffers(model, kept)
+            score = mean_nll(kept, batches, precision=precision)  # the training data under the averaged weights
         if score < best:
             best, result.best_epoch = score, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        bar.set_postfix(train=f"{result.train_nll[-1]:.2f}", val=f"{score:.2f}", best=f"{best:.2f}")
-        elapsed = time.perf_counter() - started
-        if patience is not None and epoch - result.best_epoch >= patience:
+            best_state = _copy_state(kept)
+        if schedule is not None and scheduler_interval == "epoch":
+            if isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                schedule.step(score)
+            else:
+                schedule.step()
+        result.history.append(
+            EpochRecord(
+                epoch=epoch,
+                train_nll=train_nll,
+                train_bits_per_dim=train_nll / (dims * _LOG2),
+                val_nll=val_nll,
+                val_bits_per_dim=None if val_nll is None else val_nll / (dims * _LOG2),
+                lr=epoch_lr,
+                seconds=time.perf_counter() - epoch_started,
+            )
+        )
+        bar.set_postfix(train=f"{train_nll:.2f}", val=f"{score:.2f}", best=f"{best:.2f}")
+        if result.stopped == "max_seconds":
             break
-        if max_seconds is not None and elapsed >= max_seconds:
+        if patience is not None and epoch - result.best_epoch >= patience:
+            result.stopped = "patience"
+            break
+        if max_seconds is not None and time.perf_counter() - started >= max_seconds:
+            result.stopped = "max_seconds"
             break
     model.load_state_dict(best_state)
     model.eval()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _copy_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: t.detach().clone() for name, t in module.state_dict().items()}
+
+
+def _copy_buffers(source: torch.nn.Module, target: torch.nn.Module) -> None:
+    """The averaged copy averages parameters only; its buffers follow the live model."""
+    for mine, theirs in zip(target.buffers(), source.buffers(), strict=True):
+        mine.copy_(theirs)
+
+
+def _check_positive(name: str, value: object, allow_zero: bool = False, allow_inf: bool = False) -> float:
+    expected = "a finite float " + (">= 0" if allow_zero else "> 0") if not allow_inf else "a float > 0"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected {expected}, got {type(value).__name__} {value!r}")
+    value = float(value)
+    finite = math.isfinite(value) or (allow_inf and value == math.inf)
+    if not finite or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name}: expected {expected}, got {value!r}")
+    return value
+
+
+def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
