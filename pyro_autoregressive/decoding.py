@@ -1,10 +1,12 @@
 """Decoding filters (top-k, top-p, min-p) as exact truncations of a head's per-channel conditionals.
 
-A filter maps the normalised log-probabilities ``(*N, K)`` of one channel's
-conditional over its ``K`` levels to those of the truncated and renormalised
-conditional (``-inf`` outside the kept set). Filters are small pure functions
-of the log-probabilities, so the sampler and ``log_prob`` apply the very same
+A filter maps the log-probabilities ``(*N, K)`` of one channel's conditional
+over its ``K`` levels to the set of levels it keeps; the truncated conditional
+is renormalised over that set. Filters are small pure functions of the
+log-probabilities, so the sampler and ``log_prob`` apply the very same
 truncation and the filtered distribution's density is exact for its samples.
+Ties are kept (a threshold, never an arbitrary pick), except by ``top_k(1)``,
+which keeps the first of the most likely levels, as ``argmax`` does.
 """
 
 from __future__ import annotations
@@ -22,14 +24,28 @@ from .heads.base import gumbel_argmax
 if TYPE_CHECKING:
     from .heads import Head
 
-__all__ = ["Filter", "MinP", "TopK", "TopP", "filter_log_probs", "filtered_log_prob", "filtered_sample_channel"]
+__all__ = [
+    "Filter",
+    "MinP",
+    "TopK",
+    "TopP",
+    "filter_log_probs",
+    "filter_logits",
+    "filtered_log_prob",
+    "filtered_sample_channel",
+]
 
 
 class Filter:
     """A truncation of one channel's conditional: which levels to keep."""
 
-    def keep(self, log_probs: torch.Tensor) -> torch.Tensor | None:
-        """Boolean mask ``(*N, K)`` of the kept levels of normalised ``log_probs (*N, K)``; None keeps all."""
+    def keep(self, logits: torch.Tensor) -> torch.Tensor:
+        """Boolean mask ``(*N, K)`` of the levels kept from ``logits (*N, K)``.
+
+        ``logits`` are log-probabilities up to a constant per row (``-inf`` for
+        levels that filters before this one dropped); every filter keeps at least
+        the most likely level.
+        """
         raise NotImplementedError
 
     @property
@@ -38,14 +54,13 @@ class Filter:
         return False
 
 
-def _descending_ranks(log_probs: torch.Tensor) -> torch.Tensor:
-    """Indices ``(*N, K)`` of the levels from most to least likely, ties to the lower level (as ``argmax``)."""
-    return torch.sort(log_probs, dim=-1, descending=True, stable=True).indices
-
-
 @dataclass(frozen=True)
 class TopK(Filter):
-    """The ``k`` most likely levels (ties broken towards the lower level, as ``argmax``); ``k >= K`` keeps all."""
+    """The ``k`` most likely levels; ties at the ``k``-th probability are all kept.
+
+    ``k = 1`` is greedy decoding: the first of the most likely levels (as
+    ``argmax``), ties included, so the filtered conditional is degenerate.
+    """
 
     k: int
 
@@ -55,14 +70,13 @@ class TopK(Filter):
     def __str__(self) -> str:
         return f"top_k({self.k!r})"
 
-    def keep(self, log_probs: torch.Tensor) -> torch.Tensor | None:
-        if self.k >= log_probs.shape[-1]:
-            return None
+    def keep(self, logits: torch.Tensor) -> torch.Tensor:
         if self.k == 1:
-            index = log_probs.argmax(-1, keepdim=True)  # (*N, 1): the first of the largest
-        else:
-            index = _descending_ranks(log_probs)[..., : self.k]  # (*N, k)
-        return torch.zeros_like(log_probs, dtype=torch.bool).scatter_(-1, index, True)
+            index = logits.argmax(-1, keepdim=True)  # (*N, 1): the first of the largest
+            return torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, index, True)
+        k = min(self.k, logits.shape[-1])
+        threshold = torch.topk(logits, k, dim=-1, sorted=False).values.amin(-1, keepdim=True)  # (*N, 1)
+        return logits >= threshold
 
     @property
     def degenerate(self) -> bool:
@@ -71,7 +85,11 @@ class TopK(Filter):
 
 @dataclass(frozen=True)
 class TopP(Filter):
-    """Nucleus: the most likely levels until their mass reaches ``p`` (the smallest such set); ``p = 1`` keeps all."""
+    """Nucleus: the most likely levels until their mass reaches ``p``; ties at the last one are all kept.
+
+    The smallest set of most likely levels of mass ``>= p`` (when no two
+    probabilities tie at its edge); ``p = 1`` keeps every level.
+    """
 
     p: float
 
@@ -81,14 +99,15 @@ class TopP(Filter):
     def __str__(self) -> str:
         return f"top_p({self.p!r})"
 
-    def keep(self, log_probs: torch.Tensor) -> torch.Tensor | None:
-        if self.p >= 1.0:
-            return None
-        ranks = _descending_ranks(log_probs)  # (*N, K)
-        sorted_probs = log_probs.gather(-1, ranks).exp()
-        before = sorted_probs.cumsum(-1) - sorted_probs  # mass of the more likely levels
-        kept_sorted = before < self.p  # the first level always (before = 0 < p)
-        return torch.zeros_like(kept_sorted).scatter_(-1, ranks, kept_sorted)
+    def keep(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.p >= 1.0:  # every level, even those whose mass the cumulative sum rounds away
+            return torch.ones_like(logits, dtype=torch.bool)
+        probs = torch.softmax(logits, dim=-1)
+        ordered = torch.sort(probs, dim=-1, descending=True).values  # (*N, K)
+        before = ordered.cumsum(-1) - ordered  # mass of the more likely levels
+        count = (before < self.p).sum(-1, keepdim=True)  # >= 1: before = 0 < p for the first level
+        threshold = ordered.gather(-1, count - 1)  # (*N, 1): the least likely kept probability
+        return probs >= threshold
 
 
 @dataclass(frozen=True)
@@ -103,9 +122,9 @@ class MinP(Filter):
     def __str__(self) -> str:
         return f"min_p({self.p!r})"
 
-    def keep(self, log_probs: torch.Tensor) -> torch.Tensor | None:
-        threshold = log_probs.amax(-1, keepdim=True) + math.log(self.p)  # (*N, 1)
-        return log_probs >= threshold
+    def keep(self, logits: torch.Tensor) -> torch.Tensor:
+        threshold = logits.amax(-1, keepdim=True) + math.log(self.p)  # (*N, 1)
+        return logits >= threshold
 
 
 def _check_probability(name: str, value: object) -> float:
@@ -117,18 +136,24 @@ def _check_probability(name: str, value: object) -> float:
     return float(value)
 
 
-def filter_log_probs(log_probs: torch.Tensor, filters: tuple[Filter, ...]) -> torch.Tensor:
-    r"""Apply ``filters`` in order to normalised ``log_probs (*N, K)``, renormalising after each.
+def filter_logits(logits: torch.Tensor, filters: tuple[Filter, ...]) -> torch.Tensor:
+    r"""Apply ``filters`` in order to ``logits (*N, K)``: ``-inf`` at every level a filter drops.
 
-    .. math:: \log q(x) = \log p(x) - \log \sum_{x' \in S} p(x') \quad (x \in S), \qquad -\infty \text{ otherwise}
-
-    Each filter sees the distribution the filters before it left.
+    Each filter sees the distribution the filters before it left (top-p measures
+    the mass of the renormalised survivors). The result is not normalised;
+    :func:`filter_log_probs` normalises it.
     """
     for f in filters:
-        keep = f.keep(log_probs)
-        if keep is not None:
-            log_probs = torch.log_softmax(log_probs.masked_fill(~keep, -math.inf), dim=-1)
-    return log_probs
+        logits = logits.masked_fill(~f.keep(logits), -math.inf)
+    return logits
+
+
+def filter_log_probs(log_probs: torch.Tensor, filters: tuple[Filter, ...]) -> torch.Tensor:
+    r"""The truncated and renormalised log-probabilities ``(*N, K)``.
+
+    .. math:: \log q(x) = \log p(x) - \log \sum_{x' \in S} p(x') \quad (x \in S), \qquad -\infty \text{ otherwise}
+    """
+    return torch.log_softmax(filter_logits(log_probs, filters), dim=-1)
 
 
 def filtered_log_prob(
@@ -162,7 +187,7 @@ def filtered_sample_channel(
 
     A degenerate filter (``top_k(1)``, as ``greedy``) takes the argmax and draws no random numbers.
     """
-    log_probs = filter_log_probs(head.level_log_probs(params, prefix, channels, temperature), filters)
+    logits = filter_logits(head.level_log_probs(params, prefix, channels, temperature), filters)
     if any(f.degenerate for f in filters):
-        return log_probs.argmax(-1)
-    return gumbel_argmax(log_probs)
+        return logits.argmax(-1)
+    return gumbel_argmax(logits)  # the Gumbel-max trick needs no normalisation

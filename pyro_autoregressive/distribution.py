@@ -287,9 +287,10 @@ class AutoregressiveDistribution(TorchDistribution):
 
         Per channel, after the temperature and the filters called before
         (:meth:`temper` always applies first, the filters then in call order).
-        Ties at the ``k``-th value go to the lower value, as ``argmax``;
-        ``k >= K`` keeps every value, ``top_k(1)`` is greedy decoding. Heads over
-        enumerable values only (``ValueError`` for a continuous head).
+        Values tying with the ``k``-th probability are all kept; ``k >= K``
+        keeps every value. ``top_k(1)`` is greedy decoding, a degenerate
+        distribution: the first of the most likely values (as ``argmax``). Heads
+        over enumerable values only (``ValueError`` for a continuous head).
 
         :param k: an int ``>= 1`` (``TypeError`` for another type).
         """
@@ -298,9 +299,9 @@ class AutoregressiveDistribution(TorchDistribution):
     def top_p(self, p: float) -> AutoregressiveDistribution:
         """Nucleus sampling: every conditional truncated to its smallest most-likely set of mass ``>= p``.
 
-        Values are taken from the most likely down (ties to the lower value) until
-        their mass reaches ``p``; the set is renormalised. ``top_p(1.0)`` keeps
-        every value. Composes as :meth:`top_k`.
+        Values are taken from the most likely down until their mass reaches
+        ``p`` (values tying with the last one taken are kept too); the set is
+        renormalised. ``top_p(1.0)`` keeps every value. Composes as :meth:`top_k`.
 
         :param p: a float in ``(0, 1]``.
         """

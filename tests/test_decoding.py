@@ -329,10 +329,11 @@ def test_level_log_probs_are_the_channel_conditionals(head, channels, temperatur
 def test_filter_semantics():
     log_probs = torch.log(torch.tensor([0.1, 0.4, 0.2, 0.2, 0.1], dtype=torch.float64))
     kept = {
-        "top_k2": [1, 2],  # the tie at 0.2 goes to the lower value
-        "top_p0.6": [1, 2],  # 0.4 + 0.2 reaches 0.6
+        "top_k2": [1, 2, 3],  # values tying with the second largest are kept
+        "top_p0.6": [1, 2, 3],  # 0.4 + 0.2 reaches 0.6, and the other 0.2 ties
         "min_p0.3": [1, 2, 3],  # >= 0.12
         "top_k1": [1],
+        "top_p-temper-min_p-top_k": [1, 2, 3],  # no temper here (the recorder keeps filters only)
     }
     for chain, expected in kept.items():
         d = CHAINS[chain]
@@ -352,4 +353,6 @@ class _Recorder:
         from pyro_autoregressive import decoding
 
         classes = {"top_k": decoding.TopK, "top_p": decoding.TopP, "min_p": decoding.MinP}
+        if name == "temper":
+            return lambda arg: self
         return lambda arg: _Recorder(self.filters + (classes[name](arg),))
