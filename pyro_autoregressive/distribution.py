@@ -10,8 +10,9 @@ import torch
 from pyro.distributions import TorchDistribution
 from torch.distributions import constraints
 
-from .checks import check_bool, check_shape
-from .layout import StepLayout
+from .checks import check_bool, check_int, check_shape
+from .decoding import Filter, MinP, TopK, TopP, filtered_log_prob
+from .layout import SequenceLayout, StepLayout
 from .sampling import NaiveState, ancestral_sample
 
 if TYPE_CHECKING:
@@ -59,13 +60,16 @@ class AutoregressiveDistribution(TorchDistribution):
         local_context: torch.Tensor | None = None,
         *,
         layout: StepLayout,
+        stop_value: int | None = None,
         validate_args: bool | None = None,
     ) -> None:
         self.model = model
         self.layout = layout
         self._reparameterized = not model.head.is_discrete  # has_rsample; has_rsample_(False) turns it off
         self.temperature = 1.0
+        self.filters: tuple[Filter, ...] = ()  # top_k, top_p, min_p, in call order (after the temperature)
         self.prefix: torch.Tensor | None = None  # (*B', n, C) steps, or None
+        self.stop_value = None if stop_value is None else _check_stop_value(model, layout, stop_value)
         context_batch = _check_context(model, context)
         local_batch = _check_local_context(model, layout, local_context)
         try:
@@ -101,6 +105,8 @@ class AutoregressiveDistribution(TorchDistribution):
         is a ``Dependent`` constraint, since its ``event_dim`` is the model's.
         """
         support = constraints.independent(self.model.head.element_support, len(self.event_shape))
+        if self.stop_value is not None:
+            support = _PaddedSupport(support, self.stop_value)
         if self.prefix is None:
             return support
         return _PrefixedSupport(support, self.layout, self.prefix)
@@ -155,8 +161,10 @@ class AutoregressiveDistribution(TorchDistribution):
     def step_log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """Per-step terms ``log p(x_i | x_<i)``, shape ``sample_shape + batch_shape + (num_steps,)``.
 
-        Steps fixed by :meth:`condition_on_prefix` contribute 0. The terms sum to
-        :meth:`log_prob`.
+        Steps fixed by :meth:`condition_on_prefix`, and with ``stop_value`` the
+        steps after the first stop (the padding), contribute 0. The terms sum to
+        :meth:`log_prob`. After ``top_k``, ``top_p`` or ``min_p`` a step outside the
+        truncated support has the term ``-inf`` (a ``ValueError`` with validation on).
         """
         outside = None  # (*, S): steps holding a value outside the support (validation off)
         if self._validate_args:
@@ -182,10 +190,25 @@ class AutoregressiveDistribution(TorchDistribution):
         context, local_context = self._flat_contexts(shape_used)
         network_input = flat if self.model.head.is_discrete else flat.to(self.model.dtype)
         params = self.model(network_input, context, local_context)  # (N, S, P)
-        terms = self.model.head.log_prob(params, self.layout.to_steps(flat), self.temperature)  # (N, S)
+        steps = self.layout.to_steps(flat)  # (N, S, C)
+        if self.filters:
+            terms = filtered_log_prob(self.model.head, params, steps, self.temperature, self.filters)  # (N, S)
+        else:
+            terms = self.model.head.log_prob(params, steps, self.temperature)  # (N, S)
         if self.prefix is not None:
             fixed = torch.arange(self.layout.num_steps, device=terms.device) < self.prefix.shape[-2]
             terms = terms.masked_fill(fixed, 0.0)
+        if self.stop_value is not None:
+            is_stop = steps[..., 0] == self.stop_value  # (N, S)
+            after = (is_stop.cumsum(-1) - is_stop.long()) > 0  # strictly after the first stop: the padding
+            padding = torch.where(is_stop, 0.0, -math.inf).to(terms.dtype)  # a padding step that is not a stop: 0
+            terms = torch.where(after, padding, terms)
+        if self.filters and self._validate_args and bool(torch.isneginf(terms).any()):
+            step = int(torch.isneginf(terms).nonzero()[0, 1])
+            raise ValueError(
+                f"value: outside the support of the filtered distribution ({self._filters_repr()}): step {step} "
+                "holds a value the filters truncate (probability 0)"
+            )
         terms = terms.reshape(shape_used + terms.shape[-1:])
         if outside is not None:
             terms = terms.masked_fill(outside, -math.inf)
@@ -282,7 +305,7 @@ class AutoregressiveDistribution(TorchDistribution):
         if not 0 <= num_steps <= self.layout.num_steps:
             raise ValueError(f"num_steps: expected {expected}, got {num_steps!r}")
         # checked even with validation off (once, not per call): the prefix is fed to the network
-        self._validate_sample(value)  # also checks it agrees with a prefix fixed before
+        self._validate_sample(value, padded_steps=num_steps)  # also checks it agrees with a prefix fixed before
         event_dim = len(self.event_shape)
         batch_shape = torch.broadcast_shapes(value.shape[: value.dim() - event_dim], self.batch_shape)
         steps = self.layout.to_steps(value)[..., :num_steps, :].to(self.model.head.value_dtype(self.model.dtype))
@@ -294,11 +317,71 @@ class AutoregressiveDistribution(TorchDistribution):
         new.prefix = steps.expand(batch_shape + steps.shape[-2:])
         return new
 
+    def top_k(self, k: int) -> AutoregressiveDistribution:
+        """Every conditional truncated to its ``k`` most likely values and renormalised.
+
+        Per channel, after the temperature and the filters called before
+        (:meth:`temper` always applies first, the filters then in call order).
+        Values tying with the ``k``-th probability are all kept; ``k >= K``
+        keeps every value. ``top_k(1)`` is greedy decoding, a degenerate
+        distribution: the first of the most likely values (as ``argmax``). Heads
+        over enumerable values only (``ValueError`` for a continuous head).
+
+        :param k: an int ``>= 1`` (``TypeError`` for another type).
+        """
+        return self._filtered(TopK(k))
+
+    def top_p(self, p: float) -> AutoregressiveDistribution:
+        """Nucleus sampling: every conditional truncated to its smallest most-likely set of mass ``>= p``.
+
+        Values are taken from the most likely down until their mass reaches
+        ``p`` (values tying with the last one taken are kept too); the set is
+        renormalised. ``top_p(1.0)`` keeps every value. Composes as :meth:`top_k`.
+
+        :param p: a float in ``(0, 1]``.
+        """
+        return self._filtered(TopP(p))
+
+    def min_p(self, p: float) -> AutoregressiveDistribution:
+        """Every conditional truncated to the values of probability ``>= p`` times the largest, renormalised.
+
+        Ties at the threshold are kept. Composes as :meth:`top_k`.
+
+        :param p: a float in ``(0, 1]``.
+        """
+        return self._filtered(MinP(p))
+
+    def greedy(self, *, cache: bool = True) -> torch.Tensor:
+        """Greedy decoding: the argmax of every conditional in turn, shape ``batch_shape + event_shape``.
+
+        The draw of :meth:`top_k` ``(1)``, a degenerate distribution whose
+        ``log_prob`` is 0 at this value and ``-inf`` elsewhere; per channel, each
+        given the channels before it, for coupled channels. It is *not* the joint
+        mode ``argmax_x p(x)``. Deterministic (draws no random numbers); the limit
+        of :meth:`temper` as the temperature goes to 0. Applies after the
+        temperature and filters already set (which cannot change the argmax).
+        """
+        return self.top_k(1).sample(cache=cache)
+
     @property
     def num_steps(self) -> int:
         return self.layout.num_steps
 
     # -- internals ------------------------------------------------------------------------------------
+
+    def _filtered(self, f: Filter) -> AutoregressiveDistribution:
+        head = self.model.head
+        if not head.is_discrete:
+            raise ValueError(
+                f"head: {type(f).__name__} filters need a head over enumerable values (Categorical, Bernoulli, "
+                f"DiscretizedLogisticMixture), got the continuous head {head!r}"
+            )
+        new = self._copy()
+        new.filters = self.filters + (f,)
+        return new
+
+    def _filters_repr(self) -> str:
+        return ", ".join(map(str, self.filters))
 
     def _copy(self) -> AutoregressiveDistribution:
         new = type(self).__new__(type(self))
@@ -354,10 +437,20 @@ class AutoregressiveDistribution(TorchDistribution):
             state = model.incremental_state(self.layout, context, local_context, batch_size)
         else:
             state = NaiveState(model, self.layout, context, local_context, batch_size)
-        return ancestral_sample(state, model.head, temperature=self.temperature, prefix=prefix)
+        return ancestral_sample(
+            state,
+            model.head,
+            temperature=self.temperature,
+            prefix=prefix,
+            filters=self.filters,
+            stop_value=self.stop_value,
+        )
 
-    def _validate_sample(self, value: torch.Tensor, check_prefix: bool = True) -> None:
+    def _validate_sample(self, value: torch.Tensor, check_prefix: bool = True, padded_steps: int | None = None) -> None:
         """Raise ``ValueError`` naming what was expected and what was received.
+
+        :param padded_steps: with a stop value, check the padding of the first
+            ``padded_steps`` steps only (a prompt's later steps are ignored).
 
         Values are promoted as torch does: discrete heads take any integer dtype,
         ``bool`` and integer-valued floats; continuous heads any real dtype (the
@@ -400,6 +493,14 @@ class AutoregressiveDistribution(TorchDistribution):
                 )
         elif not torch.isfinite(value).all():
             raise ValueError("value: expected finite values, got NaN or inf")
+        if self.stop_value is not None:
+            steps = self.layout.to_steps(value)[..., :padded_steps, 0]  # (*, S)
+            is_stop = steps == self.stop_value
+            if ((is_stop.long().cumsum(-1) - is_stop.long() > 0) & ~is_stop).any():
+                raise ValueError(
+                    f"value: with stop_value={self.stop_value} every step after the first {self.stop_value} must be "
+                    f"{self.stop_value} (the padding), got a sequence that goes on after its stop"
+                )
         if check_prefix and self.prefix is not None:
             num_fixed = self.prefix.shape[-2]
             given = self.layout.to_steps(value)[..., :num_fixed, :]
@@ -414,6 +515,10 @@ class AutoregressiveDistribution(TorchDistribution):
         parts += [f"batch_shape={tuple(self.batch_shape)}", f"event_shape={tuple(self.event_shape)}"]
         if self.temperature != 1.0:
             parts.append(f"temperature={self.temperature}")
+        if self.filters:
+            parts.append(f"filters=[{self._filters_repr()}]")
+        if self.stop_value is not None:
+            parts.append(f"stop_value={self.stop_value}")
         if self.prefix is not None:
             parts.append(f"prefix_steps={self.prefix.shape[-2]}")
         return f"AutoregressiveDistribution({', '.join(parts)})"
@@ -435,6 +540,38 @@ class _PrefixedSupport(constraints.Constraint):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.base!r}, prefix_steps={self.prefix.shape[-2]})"
+
+
+class _PaddedSupport(constraints.Constraint):
+    """The support of a distribution with a stop value: ``base``, and nothing but the stop after the first stop."""
+
+    def __init__(self, base: constraints.Constraint, stop_value: int) -> None:
+        self.base, self.stop_value = base, stop_value
+        self.is_discrete = base.is_discrete
+        self.event_dim = base.event_dim
+        super().__init__()
+
+    def check(self, value: torch.Tensor) -> torch.Tensor:
+        is_stop = (value == self.stop_value).long()  # (*, T)
+        after = is_stop.cumsum(-1) - is_stop > 0
+        return self.base.check(value) & ~(after & (is_stop == 0)).any(-1)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base!r}, stop_value={self.stop_value})"
+
+
+def _check_stop_value(model: AutoregressiveModel, layout: StepLayout, stop_value: object) -> int:
+    """``stop_value`` as a level of a discrete head, for a sequence layout."""
+    if not isinstance(layout, SequenceLayout):
+        raise ValueError(
+            f"stop_value: only sequence models (a SequenceLayout, one value per step) take a stop value, "
+            f"got {type(model).__name__} with {layout!r}"
+        )
+    head = model.head
+    if not head.is_discrete:
+        raise ValueError(f"stop_value: needs a head over enumerable values, got the continuous head {head!r}")
+    assert head.num_classes is not None
+    return check_int("stop_value", stop_value, 0, head.num_classes - 1)
 
 
 def _value_float_dtype(value_dtype: torch.dtype, model_dtype: torch.dtype) -> torch.dtype:

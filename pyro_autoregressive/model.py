@@ -114,16 +114,21 @@ class AutoregressiveModel(nn.Module, ConditionalDistribution):
         *,
         local_context: torch.Tensor | None = None,
         length: int | None = None,
+        stop_value: int | None = None,
     ) -> AutoregressiveDistribution:
         """The distribution ``p(x | context, local_context)`` as a Pyro distribution.
 
         :param context: global conditioning ``(*B, context_size)``.
         :param local_context: per-position conditioning ``(*B, channels, *positions)``.
         :param length: ``T`` for sequence models (default: the model's length).
+        :param stop_value: sequence models with a discrete head: the distribution
+            over sequences that end at the first ``stop_value`` (inclusive), padded
+            after it with ``stop_value`` (or run to ``T`` without one).
         """
         from .distribution import AutoregressiveDistribution
 
-        return AutoregressiveDistribution(self, context, local_context, layout=self.layout(length))
+        layout = self.layout(length)
+        return AutoregressiveDistribution(self, context, local_context, layout=layout, stop_value=stop_value)
 
     @property
     def dtype(self) -> torch.dtype:

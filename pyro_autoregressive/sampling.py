@@ -6,7 +6,10 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from .decoding import filtered_sample_channel
+
 if TYPE_CHECKING:
+    from .decoding import Filter
     from .heads import Head
     from .layout import StepLayout
     from .model import AutoregressiveModel
@@ -158,6 +161,8 @@ def ancestral_sample(
     *,
     temperature: float = 1.0,
     prefix: torch.Tensor | None = None,
+    filters: tuple[Filter, ...] = (),
+    stop_value: int | None = None,
 ) -> torch.Tensor:
     r"""Draw ``x_i ~ p(x_i | x_<i)`` for every step after the prefix; returns ``(N, num_steps, C)``.
 
@@ -170,6 +175,12 @@ def ancestral_sample(
     :param num_steps: steps to return, the prefix included (default: the state's
         ``layout.num_steps``); fewer continue a state chunk by chunk (streaming).
     :param prefix: ``(N, n, C)`` steps that are given, not drawn.
+    :param filters: decoding filters (``top_k``, ``top_p``, ``min_p``) applied in
+        order to every channel's tempered conditional; each channel is then drawn
+        from the truncated, renormalised conditional.
+    :param stop_value: a row that has drawn this value (one channel per step)
+        has stopped: its later steps hold it (the padding) whatever is drawn, and
+        the loop ends as soon as every row has stopped (one check per step).
     :raises ValueError: if the network returned NaN head parameters at a step, or
         a continuous head drew a value that overflowed (checked once after the
         loop): a NaN is never turned into a value, and an infinite value is
@@ -183,10 +194,19 @@ def ancestral_sample(
     has_nan: list[torch.Tensor] = []  # per drawn step, checked once after the loop (no sync per step)
     overflowed: list[torch.Tensor] = []  # continuous heads: an infinite value drawn, per step, checked likewise
     start = 0 if prefix is None else prefix.shape[1]
+    stopped = None  # (N,) rows that have drawn stop_value
+    if stop_value is not None:
+        stopped = torch.zeros(state.batch_size, dtype=torch.bool, device=state.model.device)
+        if start > 0:
+            stopped = (prefix[..., 0] == stop_value).any(-1)
     if start > 0:
         state.advance_prefix(prefix)
         steps.append(prefix)
-    for _ in range(start, num_steps):
+    for step in range(start, num_steps):
+        if stopped is not None and bool(stopped.all()):  # every row has ended: pad the rest
+            pad = torch.full((state.batch_size, num_steps - step, channels), stop_value, dtype=value_dtype)
+            steps.append(pad.to(state.model.device))
+            break
         params = state.params()
         step_has_nan = torch.isnan(params).any()
         value = torch.zeros(params.shape[:-1] + (0,), dtype=value_dtype, device=params.device)
@@ -195,8 +215,14 @@ def ancestral_sample(
                 # params of channel c may depend on channels < c of this step: ask again per channel
                 params = state.params(value)
                 step_has_nan = step_has_nan | torch.isnan(params).any()
-            draw = head.sample_channel(params, value, channels, temperature)
+            if filters:
+                draw = filtered_sample_channel(head, params, value, channels, temperature, filters)
+            else:
+                draw = head.sample_channel(params, value, channels, temperature)
             value = torch.cat([value, draw.unsqueeze(-1).to(value_dtype)], dim=-1)
+        if stopped is not None:
+            value = value.masked_fill(stopped.unsqueeze(-1), stop_value)  # (N, 1): a stopped row is padded
+            stopped = stopped | (value[:, 0] == stop_value)
         state.advance(value)
         steps.append(value.unsqueeze(1))
         has_nan.append(step_has_nan)

@@ -114,6 +114,21 @@ class Head(ABC):
         (and in ``prefix``, through the channel coupling).
         """
 
+    def level_log_probs(
+        self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """Normalised log-probabilities ``(*N, K)`` of every level of channel ``c = prefix.shape[-1]``.
+
+        The tempered conditional of channel ``c`` given its channels ``< c``
+        (``prefix (*N, c)``), over all ``K`` levels: what the decoding filters
+        (``top_k``, ``top_p``, ``min_p``) truncate. Heads over enumerable levels
+        only; continuous heads raise ``ValueError``.
+        """
+        raise ValueError(
+            f"head: decoding filters and greedy decoding need a head over enumerable levels (Categorical, "
+            f"Bernoulli, DiscretizedLogisticMixture), got the continuous head {self!r}"
+        )
+
     def config(self) -> dict[str, Any]:
         """``{"type": ..., **constructor arguments}``, recorded generically from the constructor call."""
         return recorded_config(self)

@@ -47,3 +47,10 @@ class Bernoulli(Head):
         uniform = torch.rand(logits.shape, dtype=logits.dtype, device=logits.device)
         # u < sigmoid(l)  <=>  log(u) < logsigmoid(l): no overflow for any logit
         return (torch.log(uniform) < F.logsigmoid(logits)).long()
+
+    @full_precision
+    def level_log_probs(
+        self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0
+    ) -> torch.Tensor:
+        logits = params[..., prefix.shape[-1]] / temperature
+        return torch.stack([F.logsigmoid(-logits), F.logsigmoid(logits)], dim=-1)  # (*N, 2): levels 0, 1

@@ -59,3 +59,10 @@ class Categorical(Head):
         self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0
     ) -> torch.Tensor:
         return gumbel_argmax(self._logits(params)[..., prefix.shape[-1], :] / temperature)
+
+    @full_precision
+    def level_log_probs(
+        self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0
+    ) -> torch.Tensor:
+        # channel c's own block of logits (the network, not the head, couples the channels)
+        return torch.log_softmax(self._logits(params)[..., prefix.shape[-1], :] / temperature, dim=-1)

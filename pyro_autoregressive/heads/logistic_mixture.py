@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checks import check_int
-from .base import log1mexp
+from .base import full_precision, log1mexp
 from .mixture import CoupledMixture
 
 __all__ = ["DiscretizedLogisticMixture"]
@@ -77,3 +77,24 @@ class DiscretizedLogisticMixture(CoupledMixture):
         level = torch.round((real + 1.0) * (0.5 * (self.num_classes - 1)))
         # clamped as integers: in bfloat16 the float K - 1 = 65535 rounds to 65536
         return level.clamp(-1, self.num_classes).long().clamp(0, self.num_classes - 1)
+
+    @full_precision
+    def level_log_probs(
+        self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0
+    ) -> torch.Tensor:
+        r"""The bin log-probabilities ``(*N, K)`` of channel ``c`` given channels ``< c``.
+
+        .. math:: p(x_c = k \mid x_{<c}) = \sum_m p(m \mid x_{<c})\, f_{c,m}(k;\ \mu_{c,m}(x_{<c}), s_{c,m}),
+
+        the components' posterior given the prefix (as :meth:`sample_channel` draws
+        it) weighting every component's mass on every bin.
+        """
+        c = prefix.shape[-1]
+        p = self._unpack(params, channels, temperature)
+        loc = self._coupled_loc(p, self._scaled(prefix, params.dtype))  # (*N, c+1, M)
+        log_scale = p.log_scale[..., : c + 1, :]
+        evidence = self._component_log_prob(prefix.unsqueeze(-1), loc[..., :c, :], log_scale[..., :c, :])
+        posterior = torch.log_softmax(p.log_weights + evidence.sum(-2), dim=-1)  # (*N, M)
+        levels = torch.arange(self.num_classes, device=params.device).unsqueeze(-1)  # (K, 1)
+        per_bin = self._component_log_prob(levels, loc[..., c, None, :], log_scale[..., c, None, :])  # (*N, K, M)
+        return torch.logsumexp(posterior.unsqueeze(-2) + per_bin, dim=-1)
