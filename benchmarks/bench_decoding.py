@@ -65,7 +65,16 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
                 filtered[name].append(seconds(make(d), batch) / args.length)
         for name in VARIANTS:
             a, b = statistics.median(plain[name]), statistics.median(filtered[name])
-            rows.append({"batch": batch, "filters": name, "plain_ms": 1e3 * a, "filtered_ms": 1e3 * b, "ratio": b / a})
+            rows.append(
+                {
+                    "kind": "decoding",
+                    "batch": batch,
+                    "filters": name,
+                    "plain_ms": 1e3 * a,
+                    "filtered_ms": 1e3 * b,
+                    "ratio": b / a,
+                }
+            )
     print_table(
         f"Cached sampling per step, Transformer Categorical(256), T={args.length}, 1 thread "
         f"(medians of {args.repeats} interleaved runs)",

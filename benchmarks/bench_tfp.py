@@ -138,14 +138,15 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         for r in range(args.repeats):
             for side in ("ours", "tfp") if r % 2 == 0 else ("tfp", "ours"):  # interleaved, alternating first
                 results.setdefault((what, side), []).append(run(*sides[side], what, args.threads))
-    rows, results = [], []
+    rows: list[list[object]] = []
+    figures: list[dict[str, object]] = []
     for what in args.what:
         ours = statistics.median(m["seconds"] for m in results[(what, "ours")])
         tfp = statistics.median(m["seconds"] for m in results[(what, "tfp")])
         unit = 64 if what == "log_prob" else 16
         rows.append([what, unit, ours, tfp, unit / ours, unit / tfp, tfp / ours])
-        results.append({"kind": "tfp", "model": "PixelCNNPlusPlus", "configuration": str(CONFIG), "what": what})
-        results[-1] |= {"ours_s": ours, "tfp_s": tfp}
+        figures.append({"kind": "tfp", "model": "PixelCNNPlusPlus", "configuration": str(CONFIG), "what": what})
+        figures[-1] |= {"ours_s": ours, "tfp_s": tfp}
     params = results[(args.what[0], "ours")][0]["params"], results[(args.what[0], "tfp")][0]["params"]
     constrained = {int(m["constrained"]) for key, runs in results.items() if key[1] == "tfp" for m in runs}
     print(f"TFP: kernel constraints (causal masks) applied to {sorted(constrained)} layers before timing")
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         ["what", "images", "ours s", "TFP s", "ours images/s", "TFP images/s", "ours / TFP speed"],
         rows,
     )
-    return results
+    return figures
 
 
 if __name__ == "__main__":

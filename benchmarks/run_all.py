@@ -98,8 +98,8 @@ def report_table(rows: list[dict]) -> list[str]:
     """The Markdown lines of the table: one per (model, configuration)."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
-        if row["kind"] not in ("sampling", "log_prob", "memory"):
-            continue  # e.g. bench_tfp's side-by-side rows: in its own output
+        if row.get("kind") not in ("sampling", "log_prob", "memory"):
+            continue  # e.g. bench_tfp's side-by-side rows, bench_decoding's per-step costs: in their own output
         groups.setdefault((row["model"], row["configuration"]), []).append(row)
 
     def order(key: tuple[str, str]) -> tuple[int, str]:
