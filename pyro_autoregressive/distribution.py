@@ -10,10 +10,18 @@ import torch
 from pyro.distributions import TorchDistribution
 from torch.distributions import constraints
 
-from .checks import check_bool, check_int, check_shape
+from .checks import check_bool, check_shape
 from .decoding import Filter, MinP, TopK, TopP, filtered_log_prob
-from .layout import SequenceLayout, StepLayout
+from .distribution_checks import (
+    check_batch_chunk,
+    check_context,
+    check_local_context,
+    check_stop_value,
+    value_float_dtype,
+)
+from .layout import StepLayout
 from .sampling import NaiveState, ancestral_sample
+from .supports import PaddedSupport, PrefixedSupport
 
 if TYPE_CHECKING:
     from .model import AutoregressiveModel
@@ -69,9 +77,9 @@ class AutoregressiveDistribution(TorchDistribution):
         self.temperature = 1.0
         self.filters: tuple[Filter, ...] = ()  # top_k, top_p, min_p, in call order (after the temperature)
         self.prefix: torch.Tensor | None = None  # (*B', n, C) steps, or None
-        self.stop_value = None if stop_value is None else _check_stop_value(model, layout, stop_value)
-        context_batch = _check_context(model, context)
-        local_batch = _check_local_context(model, layout, local_context)
+        self.stop_value = None if stop_value is None else check_stop_value(model, layout, stop_value)
+        context_batch = check_context(model, context)
+        local_batch = check_local_context(model, layout, local_context)
         try:
             batch_shape = torch.broadcast_shapes(context_batch, local_batch)
         except RuntimeError:
@@ -106,10 +114,10 @@ class AutoregressiveDistribution(TorchDistribution):
         """
         support = constraints.independent(self.model.head.element_support, len(self.event_shape))
         if self.stop_value is not None:
-            support = _PaddedSupport(support, self.stop_value)
+            support = PaddedSupport(support, self.stop_value)
         if self.prefix is None:
             return support
-        return _PrefixedSupport(support, self.layout, self.prefix)
+        return PrefixedSupport(support, self.layout, self.prefix)
 
     @classmethod
     def infer_shapes(cls, **arg_shapes: Any) -> tuple[torch.Size, torch.Size]:
@@ -177,7 +185,7 @@ class AutoregressiveDistribution(TorchDistribution):
                 value = torch.where(inside, value, torch.zeros((), dtype=value.dtype, device=value.device))
             value = value.long()  # any integer dtype, and integer-valued floats, are accepted
         else:
-            value = value.to(_value_float_dtype(value.dtype, self.model.dtype))
+            value = value.to(value_float_dtype(value.dtype, self.model.dtype))
         event_dim = len(self.event_shape)
         value_batch = value.shape[: value.dim() - event_dim]
         shape = torch.broadcast_shapes(value_batch, self.batch_shape)
@@ -240,7 +248,7 @@ class AutoregressiveDistribution(TorchDistribution):
         """
         sample_shape = check_shape("sample_shape", sample_shape)
         cache = check_bool("cache", cache)
-        batch_chunk = _check_batch_chunk(batch_chunk)
+        batch_chunk = check_batch_chunk(batch_chunk)
         with torch.inference_mode():  # no autograd bookkeeping at all: cheaper small ops in every step
             x = self._sample(sample_shape, cache, batch_chunk)
         return x.clone()  # a normal tensor (usable with autograd), not an inference tensor
@@ -255,7 +263,7 @@ class AutoregressiveDistribution(TorchDistribution):
         if not self.has_rsample:
             raise NotImplementedError(f"rsample: the head {self.model.head!r} is discrete; use sample()")
         return self._sample(
-            check_shape("sample_shape", sample_shape), check_bool("cache", cache), _check_batch_chunk(batch_chunk)
+            check_shape("sample_shape", sample_shape), check_bool("cache", cache), check_batch_chunk(batch_chunk)
         )
 
     # -- autoregressive extras ----------------------------------------------------------------------
@@ -522,117 +530,3 @@ class AutoregressiveDistribution(TorchDistribution):
         if self.prefix is not None:
             parts.append(f"prefix_steps={self.prefix.shape[-2]}")
         return f"AutoregressiveDistribution({', '.join(parts)})"
-
-
-class _PrefixedSupport(constraints.Constraint):
-    """The support of a distribution with fixed first steps: ``base`` and the prefix's values there."""
-
-    def __init__(self, base: constraints.Constraint, layout: StepLayout, prefix: torch.Tensor) -> None:
-        self.base, self.layout, self.prefix = base, layout, prefix  # prefix: (*B, n, C)
-        self.is_discrete = base.is_discrete
-        self.event_dim = base.event_dim
-        super().__init__()
-
-    def check(self, value: torch.Tensor) -> torch.Tensor:
-        given = self.layout.to_steps(value)[..., : self.prefix.shape[-2], :]  # (*, n, C)
-        same = (given.to(self.prefix.dtype) == self.prefix).flatten(-2).all(-1)
-        return self.base.check(value) & same
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.base!r}, prefix_steps={self.prefix.shape[-2]})"
-
-
-class _PaddedSupport(constraints.Constraint):
-    """The support of a distribution with a stop value: ``base``, and nothing but the stop after the first stop."""
-
-    def __init__(self, base: constraints.Constraint, stop_value: int) -> None:
-        self.base, self.stop_value = base, stop_value
-        self.is_discrete = base.is_discrete
-        self.event_dim = base.event_dim
-        super().__init__()
-
-    def check(self, value: torch.Tensor) -> torch.Tensor:
-        is_stop = (value == self.stop_value).long()  # (*, T)
-        after = is_stop.cumsum(-1) - is_stop > 0
-        return self.base.check(value) & ~(after & (is_stop == 0)).any(-1)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.base!r}, stop_value={self.stop_value})"
-
-
-def _check_stop_value(model: AutoregressiveModel, layout: StepLayout, stop_value: object) -> int:
-    """``stop_value`` as a level of a discrete head, for a sequence layout."""
-    if not isinstance(layout, SequenceLayout):
-        raise ValueError(
-            f"stop_value: only sequence models (a SequenceLayout, one value per step) take a stop value, "
-            f"got {type(model).__name__} with {layout!r}"
-        )
-    head = model.head
-    if not head.is_discrete:
-        raise ValueError(f"stop_value: needs a head over enumerable values, got the continuous head {head!r}")
-    assert head.num_classes is not None
-    return check_int("stop_value", stop_value, 0, head.num_classes - 1)
-
-
-def _value_float_dtype(value_dtype: torch.dtype, model_dtype: torch.dtype) -> torch.dtype:
-    """A real value's dtype promoted as torch does: floats with the model's, integers to the model's."""
-    return torch.promote_types(value_dtype, model_dtype) if value_dtype.is_floating_point else model_dtype
-
-
-def _check_batch_chunk(batch_chunk: Any) -> int | None:
-    if batch_chunk is None:
-        return None
-    if isinstance(batch_chunk, bool) or not isinstance(batch_chunk, int):
-        raise TypeError(f"batch_chunk: expected an int >= 1 or None, got {type(batch_chunk).__name__}")
-    if batch_chunk < 1:
-        raise ValueError(f"batch_chunk: expected an int >= 1 or None, got {batch_chunk}")
-    return batch_chunk
-
-
-def _check_tensor(model: AutoregressiveModel, name: str, value: Any) -> torch.Tensor:
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor or None, got {type(value).__name__}")
-    if value.dtype != model.dtype:
-        raise TypeError(f"{name}: expected dtype {model.dtype} (the model's), got {value.dtype}")
-    if value.device != model.device:
-        raise ValueError(f"{name}: expected a tensor on {model.device} (the model's device), got {value.device}")
-    return value
-
-
-def _check_context(model: AutoregressiveModel, context: Any) -> torch.Size:
-    """Batch shape of a global context ``(*B, context_size)``."""
-    size = model.context_size
-    if context is None:
-        if size:
-            raise ValueError(f"context: expected a tensor of shape (*batch, {size}), got None")
-        return torch.Size()
-    if size == 0:
-        shape = tuple(context.shape) if isinstance(context, torch.Tensor) else type(context).__name__
-        raise ValueError(f"context: {type(model).__name__} was built with context_size=0 and takes none, got {shape}")
-    context = _check_tensor(model, "context", context)
-    if context.dim() < 1 or context.shape[-1] != size:
-        raise ValueError(f"context: expected shape (*batch, {size}), got {tuple(context.shape)}")
-    return context.shape[:-1]
-
-
-def _check_local_context(model: AutoregressiveModel, layout: StepLayout, local_context: Any) -> torch.Size:
-    """Batch shape of a local context ``(*B, channels, *positions)``."""
-    expected = model.local_context_shape(layout)
-    if local_context is None:
-        if expected is not None:
-            raise ValueError(
-                f"local_context: expected a tensor of shape (*batch, {', '.join(map(str, expected))}), got None"
-            )
-        return torch.Size()
-    if expected is None:
-        shape = tuple(local_context.shape) if isinstance(local_context, torch.Tensor) else type(local_context).__name__
-        raise ValueError(
-            f"local_context: {type(model).__name__} was built with local_context_channels=0 and takes none, got {shape}"
-        )
-    local_context = _check_tensor(model, "local_context", local_context)
-    n = len(expected)
-    if local_context.dim() < n or tuple(local_context.shape[-n:]) != tuple(expected):
-        raise ValueError(
-            f"local_context: expected shape (*batch, {', '.join(map(str, expected))}), got {tuple(local_context.shape)}"
-        )
-    return local_context.shape[:-n]
