@@ -29,6 +29,19 @@ from pyro_autoregressive.sampling import NaiveState, ancestral_sample
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: the model families, in the order of the report
+FAMILIES = (
+    "MADE",
+    "PixelCNN",
+    "GatedPixelCNN",
+    "PixelCNNPlusPlus",
+    "RowLSTM",
+    "DiagonalBiLSTM",
+    "WaveNet",
+    "Transformer",
+)
+
+
 def subprocess_env() -> dict[str, str]:
     """The environment of a measuring subprocess: this checkout's package first on its path."""
     return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))

@@ -42,20 +42,9 @@ import torch
 import pyro_autoregressive as par
 from pyro_autoregressive.sampling import NaiveState, ancestral_sample
 
-from common import ROOT, log_prob_row, print_table, sampling_row, subprocess_env
+from common import FAMILIES, ROOT, log_prob_row, print_table, sampling_row, subprocess_env
 
 TABLE_SUBSET = "shape_contract or cached_equals_naive or cached_params or batch_chunk or step_log_prob or rsample"
-
-FAMILIES = (
-    "MADE",
-    "PixelCNN",
-    "GatedPixelCNN",
-    "PixelCNNPlusPlus",
-    "RowLSTM",
-    "DiagonalBiLSTM",
-    "WaveNet",
-    "Transformer",
-)
 
 
 def build(family: str, quick: bool) -> tuple[par.AutoregressiveModel, str, int | None, str]:

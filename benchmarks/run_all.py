@@ -30,18 +30,9 @@ from types import ModuleType
 import torch
 
 HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # the benchmarks' helpers, also when imported from elsewhere
 
-#: report order
-FAMILIES = (
-    "MADE",
-    "PixelCNN",
-    "GatedPixelCNN",
-    "PixelCNNPlusPlus",
-    "RowLSTM",
-    "DiagonalBiLSTM",
-    "WaveNet",
-    "Transformer",
-)
+from common import FAMILIES  # noqa: E402
 
 
 def load(path: pathlib.Path) -> ModuleType:

@@ -13,16 +13,7 @@ import torch
 from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
-FAMILIES = (
-    "MADE",
-    "PixelCNN",
-    "GatedPixelCNN",
-    "PixelCNNPlusPlus",
-    "RowLSTM",
-    "DiagonalBiLSTM",
-    "WaveNet",
-    "Transformer",
-)
+FAMILIES = load_script("benchmarks/common.py").FAMILIES
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
