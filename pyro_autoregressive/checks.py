@@ -6,12 +6,22 @@ not an int and a float is not an int, even when it is whole; NumPy integers are 
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 
 import torch
 
-__all__ = ["check_bool", "check_fraction", "check_image_shape", "check_int", "check_odd", "check_shape"]
+__all__ = [
+    "check_bool",
+    "check_fraction",
+    "check_image_shape",
+    "check_int",
+    "check_odd",
+    "check_positive",
+    "check_probability",
+    "check_shape",
+]
 
 
 def _received(value: object) -> str:
@@ -47,6 +57,27 @@ def check_fraction(name: str, value: object) -> float:
     if not 0.0 <= value < 1.0:
         raise ValueError(f"{name}: expected a float in [0, 1), got {value!r}")
     return value
+
+
+def check_positive(name: str, value: object, allow_zero: bool = False, allow_inf: bool = False) -> float:
+    """A float ``> 0`` (``>= 0`` with ``allow_zero``), finite unless ``allow_inf``."""
+    expected = "a finite float " + (">= 0" if allow_zero else "> 0") if not allow_inf else "a float > 0"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected {expected}, got {_received(value)}")
+    value = float(value)
+    finite = math.isfinite(value) or (allow_inf and value == math.inf)
+    if not finite or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name}: expected {expected}, got {value!r}")
+    return value
+
+
+def check_probability(name: str, value: object) -> float:
+    """A float in ``(0, 1]``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a float in (0, 1], got {_received(value)}")
+    if not 0.0 < float(value) <= 1.0:  # NaN fails too
+        raise ValueError(f"{name}: expected a float in (0, 1], got {value!r}")
+    return float(value)
 
 
 def check_bool(name: str, value: object) -> bool:

@@ -12,13 +12,12 @@ which keeps the first of the most likely levels, as ``argmax`` does.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 
-from .checks import check_int
+from .checks import check_int, check_probability
 from .heads.base import gumbel_argmax
 
 if TYPE_CHECKING:
@@ -94,7 +93,7 @@ class TopP(Filter):
     p: float
 
     def __post_init__(self) -> None:
-        _check_probability("p", self.p)
+        check_probability("p", self.p)
 
     def __str__(self) -> str:
         return f"top_p({self.p!r})"
@@ -117,7 +116,7 @@ class MinP(Filter):
     p: float
 
     def __post_init__(self) -> None:
-        _check_probability("p", self.p)
+        check_probability("p", self.p)
 
     def __str__(self) -> str:
         return f"min_p({self.p!r})"
@@ -125,15 +124,6 @@ class MinP(Filter):
     def keep(self, logits: torch.Tensor) -> torch.Tensor:
         threshold = logits.amax(-1, keepdim=True) + math.log(self.p)  # (*N, 1)
         return logits >= threshold
-
-
-def _check_probability(name: str, value: object) -> float:
-    """A float in ``(0, 1]``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: expected a float in (0, 1], got {type(value).__name__} {value!r}")
-    if not 0.0 < float(value) <= 1.0:  # NaN fails too
-        raise ValueError(f"{name}: expected a float in (0, 1], got {value!r}")
-    return float(value)
 
 
 def filter_logits(logits: torch.Tensor, filters: tuple[Filter, ...]) -> torch.Tensor:

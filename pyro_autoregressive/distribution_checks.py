@@ -42,13 +42,8 @@ def value_float_dtype(value_dtype: torch.dtype, model_dtype: torch.dtype) -> tor
 
 
 def check_batch_chunk(batch_chunk: Any) -> int | None:
-    if batch_chunk is None:
-        return None
-    if isinstance(batch_chunk, bool) or not isinstance(batch_chunk, int):
-        raise TypeError(f"batch_chunk: expected an int >= 1 or None, got {type(batch_chunk).__name__}")
-    if batch_chunk < 1:
-        raise ValueError(f"batch_chunk: expected an int >= 1 or None, got {batch_chunk}")
-    return batch_chunk
+    """``None`` (one chunk) or an int ``>= 1``."""
+    return None if batch_chunk is None else check_int("batch_chunk", batch_chunk, 1)
 
 
 def check_tensor(model: AutoregressiveModel, name: str, value: Any) -> torch.Tensor:

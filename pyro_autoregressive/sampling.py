@@ -204,8 +204,8 @@ def ancestral_sample(
         steps.append(prefix)
     for step in range(start, num_steps):
         if stopped is not None and bool(stopped.all()):  # every row has ended: pad the rest
-            pad = torch.full((state.batch_size, num_steps - step, channels), stop_value, dtype=value_dtype)
-            steps.append(pad.to(state.model.device))
+            shape = (state.batch_size, num_steps - step, channels)
+            steps.append(torch.full(shape, stop_value, dtype=value_dtype, device=state.model.device))
             break
         params = state.params()
         step_has_nan = torch.isnan(params).any()

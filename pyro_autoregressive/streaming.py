@@ -10,15 +10,13 @@ are handed to the caller (or written to a file) and forgotten.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from .checks import check_bool, check_int
+from .checks import check_bool, check_int, check_positive
 from .layout import SequenceLayout
 from .model import AutoregressiveModel
 from .sampling import IncrementalState, ancestral_sample
@@ -103,10 +101,7 @@ def _start(
         raise TypeError(f"model: expected an AutoregressiveModel, got {type(model).__name__}")
     check_int("num_samples", num_samples, 1)
     check_int("chunk_size", chunk_size, 1)
-    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
-        raise TypeError(f"temperature: expected a finite float > 0, got {type(temperature).__name__} {temperature!r}")
-    if not math.isfinite(temperature) or temperature <= 0:
-        raise ValueError(f"temperature: expected a finite float > 0, got {temperature!r}")
+    check_positive("temperature", temperature)
     if num_sequences is not None:
         check_int("num_sequences", num_sequences, 1)
     if prefix is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from .batches import Batch, as_batches, to_device, unpack
-from .checks import check_int
+from .checks import check_int, check_positive
 from .model import AutoregressiveModel
 
 __all__ = ["PRECISIONS", "EpochRecord", "FitResult", "fit", "mean_nll"]
@@ -173,16 +172,16 @@ def fit(
     """
     epochs = check_int("epochs", epochs, 1)
     batch_size = check_int("batch_size", batch_size, 1)
-    lr = _check_positive("lr", lr)
-    weight_decay = _check_positive("weight_decay", weight_decay, allow_zero=True)
+    lr = check_positive("lr", lr)
+    weight_decay = check_positive("weight_decay", weight_decay, allow_zero=True)
     patience = None if patience is None else check_int("patience", patience, 1)
-    max_seconds = None if max_seconds is None else _check_positive("max_seconds", max_seconds, allow_inf=True)
-    max_grad_norm = None if max_grad_norm is None else _check_positive("max_grad_norm", max_grad_norm)
+    max_seconds = None if max_seconds is None else check_positive("max_seconds", max_seconds, allow_inf=True)
+    max_grad_norm = None if max_grad_norm is None else check_positive("max_grad_norm", max_grad_norm)
     if scheduler is not None and not callable(scheduler):
         raise TypeError(f"scheduler: expected a callable optimizer -> LRScheduler, got {type(scheduler).__name__}")
     _check_choice("scheduler_interval", scheduler_interval, ("epoch", "step"))
     if ema_decay is not None:
-        ema_decay = _check_positive("ema_decay", ema_decay)
+        ema_decay = check_positive("ema_decay", ema_decay)
         if not ema_decay < 1.0:
             raise ValueError(f"ema_decay: expected a float in (0, 1), got {ema_decay!r}")
     _check_choice("precision", precision, PRECISIONS)
@@ -289,17 +288,6 @@ def _copy_buffers(source: torch.nn.Module, target: torch.nn.Module) -> None:
     """The averaged copy averages parameters only; its buffers follow the live model."""
     for mine, theirs in zip(target.buffers(), source.buffers(), strict=True):
         mine.copy_(theirs)
-
-
-def _check_positive(name: str, value: object, allow_zero: bool = False, allow_inf: bool = False) -> float:
-    expected = "a finite float " + (">= 0" if allow_zero else "> 0") if not allow_inf else "a float > 0"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: expected {expected}, got {type(value).__name__} {value!r}")
-    value = float(value)
-    finite = math.isfinite(value) or (allow_inf and value == math.inf)
-    if not finite or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name}: expected {expected}, got {value!r}")
-    return value
 
 
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
