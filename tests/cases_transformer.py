@@ -58,3 +58,28 @@ register(
     "transformer-normal_mixture-image-c3",
     lambda: par.Transformer(par.heads.NormalMixture(2), image_shape=(3, 1, 2), **_TINY),
 )
+
+# sliding-window attention (rotary positions): W = 2 and sequences of T = 5 > W, longer than max_length = 3 (with a
+# window max_length is only the default length); one layer sees x_{i-2..i-1}, two layers x_{i-3..i-1}
+for _name, _head in tiny_heads().items():
+    register(
+        f"transformer-{_name}-window",
+        lambda h=_head: par.Transformer(h(), max_length=3, attention_window=2, **_TINY),
+        length=5,
+    )
+register(
+    "transformer-bernoulli-window-2layers-contexts",
+    lambda: par.Transformer(
+        Bernoulli(),
+        max_length=3,
+        attention_window=2,
+        context_size=2,
+        local_context_channels=2,
+        **_TINY | {"num_layers": 2},
+    ),
+    length=6,
+)
+register(
+    "transformer-bernoulli-image-2ch-window",
+    lambda: par.Transformer(Bernoulli(), image_shape=(2, 1, 3), attention_window=2, **_TINY),
+)

@@ -14,6 +14,7 @@ from ..layout import ImageLayout, SequenceLayout, StepLayout
 from ..model import AutoregressiveModel
 from ..nn.attention import KVCache, TransformerBlock
 from ..nn.channel_coupling import ChannelCoupling
+from ..nn.rotary import RotaryTable, rotary_table
 from ..sampling import IncrementalState
 
 __all__ = ["Transformer", "TransformerState"]
@@ -34,12 +35,27 @@ class Transformer(AutoregressiveModel):
     for continuous ones), ``E`` the token embedding, ``p`` learned positions and
     pre-norm blocks of causal multi-head attention and a GELU MLP. So
     ``theta_i`` depends on ``x_{<i}`` only and one pass gives every conditional.
+    With ``positions="rotary"`` there is no ``p``: queries and keys are rotated by
+    their positions (Su et al.), so attention depends on offsets only.
     Discrete values are embedded by index: ``E u`` is the sum over the step's
     channels of the column of ``E`` that each value selects (``F.embedding``),
     never a product with a one-hot matrix.
 
     *Sequences*: ``Transformer(head, max_length)``; events ``(T,)`` for any
-    ``T <= max_length`` (``model.condition(length=T)``). *Images*:
+    ``T <= max_length`` (``model.condition(length=T)``).
+
+    *Unbounded length*: with ``attention_window=W`` every layer attends to the
+    ``W`` most recent positions only (sliding-window attention, a banded causal
+    mask) and positions are rotary, so the model is stationary: the parameters
+    of step ``i`` are one function of ``x_{i-R..i-1}`` for every ``i >= R``, with
+    ``R = num_layers (W - 1) + 1`` past steps (:attr:`receptive_field`; ``R = W``
+    for one layer) -- the earlier steps also see the start token. It is exact
+    for any ``T``: ``model.condition(length=T)`` scores and samples sequences of
+    any length (``max_length`` is then only the default ``T``, e.g. the training
+    length), with a KV cache of ``W`` positions per layer (a ring buffer), and
+    :func:`~pyro_autoregressive.streaming.generate_stream` draws them in chunks.
+
+    *Images*:
     ``Transformer(head, image_shape=(C, H, W))`` models the pixels in raster order
     (Image GPT), one step per pixel; its ``C`` channels are the step's. For the
     per-channel heads (``Categorical``, ``Bernoulli``) with ``C > 1`` a small
@@ -69,10 +85,17 @@ class Transformer(AutoregressiveModel):
     :param local_context_channels: channels of the per-position context (0: none).
     :param mlp_ratio: hidden width of the MLPs as a multiple of ``d_model``.
     :param coupling_hidden: hidden units of the in-pixel channel coupling.
+    :param attention_window: ``W``: each position attends to the ``W`` most recent
+        positions, itself included (``None``: to every earlier position).
+    :param positions: ``"absolute"`` (learned embeddings of the absolute index;
+        lengths up to ``max_length``) or ``"rotary"`` (rotary embeddings; no
+        positional parameters). Default: ``"rotary"`` with a window (which
+        requires it), else ``"absolute"``; saved as resolved.
 
-    NOTE: positions are learned absolute embeddings (no rotary embeddings), so a
-    model cannot go past ``max_length``. The cache is exact, not approximate:
-    no sliding window.
+    NOTE: the cache is exact, not approximate; a window changes the model (each
+    layer sees ``W`` positions), it does not truncate a model trained without
+    one. Without a window a model cannot go past ``max_length``, whatever its
+    positions (its cache would grow with the length).
 
     References:
         Vaswani et al. Attention Is All You Need. NeurIPS 2017. https://arxiv.org/abs/1706.03762
@@ -82,6 +105,11 @@ class Transformer(AutoregressiveModel):
         Parmar et al. Image Transformer. ICML 2018. https://arxiv.org/abs/1802.05751
 
         Chen et al. Generative Pretraining from Pixels (Image GPT). ICML 2020.
+
+        Su et al. RoFormer: Enhanced Transformer with Rotary Position Embedding. 2021.
+        https://arxiv.org/abs/2104.09864
+
+        Beltagy et al. Longformer: The Long-Document Transformer. 2020. https://arxiv.org/abs/2004.05150
 
     Example::
 
@@ -94,6 +122,9 @@ class Transformer(AutoregressiveModel):
         >>> prompt = torch.tensor([1, 2, 3, 4, 0, 0, 0, 0, 0, 0])
         >>> d.condition_on_prefix(prompt, 4).sample().shape
         torch.Size([10])
+        >>> windowed = par.Transformer(par.heads.Categorical(5), max_length=16, d_model=32, attention_window=8)
+        >>> windowed.receptive_field, windowed.condition(length=1000).sample().shape
+        (29, torch.Size([1000]))
     """
 
     def __init__(
@@ -109,6 +140,8 @@ class Transformer(AutoregressiveModel):
         local_context_channels: int = 0,
         mlp_ratio: int = 4,
         coupling_hidden: int = 64,
+        attention_window: int | None = None,
+        positions: str | None = None,
     ) -> None:
         super().__init__(head, context_size=context_size, local_context_channels=local_context_channels)
         if (max_length is None) == (image_shape is None):
@@ -129,6 +162,26 @@ class Transformer(AutoregressiveModel):
         if d_model % num_heads:
             raise ValueError(f"num_heads: expected a divisor of d_model={d_model}, got {num_heads}")
         dropout = check_fraction("dropout", dropout)
+        if attention_window is not None:
+            attention_window = check_int("attention_window", attention_window, 1)
+        if positions is None:
+            positions = "absolute" if attention_window is None else "rotary"
+        if positions not in ("absolute", "rotary"):
+            raise ValueError(f"positions: expected 'absolute' or 'rotary', got {positions!r}")
+        if attention_window is not None and positions != "rotary":
+            raise ValueError(
+                f"positions: a Transformer with attention_window={attention_window} takes 'rotary' positions (absolute "
+                f"ones would tie it to max_length), got {positions!r}"
+            )
+        if positions == "rotary" and (d_model // num_heads) % 2:
+            raise ValueError(
+                f"num_heads: rotary positions need an even head size d_model / num_heads, got "
+                f"{d_model} / {num_heads} = {d_model // num_heads}"
+            )
+        self._resolved_arguments = {"positions": positions}
+        self.attention_window = attention_window
+        self.positions = positions
+        self.dropout = dropout
         self.image_shape: tuple[int, int, int] | None = None
         if image_shape is not None:
             self.image_shape = check_image_shape(image_shape)
@@ -148,11 +201,13 @@ class Transformer(AutoregressiveModel):
         self.couples_channels = head.per_channel_params and channels > 1
         self.token_embedding = nn.Linear(channels * self.num_features, d_model, bias=False)
         self.start = nn.Parameter(torch.empty(d_model))
-        self.position = nn.Parameter(torch.empty(self.max_steps, d_model))
+        self.position = nn.Parameter(torch.empty(self.max_steps, d_model)) if positions == "absolute" else None
+        self.head_size = d_model // num_heads
         self.context_embedding = nn.Linear(context_size, d_model) if context_size else None
         self.local_embedding = nn.Linear(local_context_channels, d_model) if local_context_channels else None
-        self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(TransformerBlock(d_model, num_heads, mlp_ratio, dropout) for _ in range(num_layers))
+        self.blocks = nn.ModuleList(
+            TransformerBlock(d_model, num_heads, mlp_ratio, dropout, attention_window) for _ in range(num_layers)
+        )
         self.norm = nn.LayerNorm(d_model)
         self.output = nn.Linear(d_model, num_params)
         self.coupling = None
@@ -175,7 +230,16 @@ class Transformer(AutoregressiveModel):
             nn.init.normal_(block.attn.proj.weight, std=0.02 / (2 * num_layers) ** 0.5)
             nn.init.normal_(block.mlp[2].weight, std=0.02 / (2 * num_layers) ** 0.5)
         nn.init.normal_(self.start, std=0.02)
-        nn.init.normal_(self.position, std=0.02)
+        if self.position is not None:
+            nn.init.normal_(self.position, std=0.02)
+
+    @property
+    def receptive_field(self) -> int | None:
+        """How many past steps the parameters of a step see: ``num_layers (W - 1) + 1`` with a window
+        ``W`` (each layer reaches ``W - 1`` positions further back), ``None`` without one (all of them)."""
+        if self.attention_window is None:
+            return None
+        return len(self.blocks) * (self.attention_window - 1) + 1
 
     # -- AutoregressiveModel protocol --------------------------------------------------------------
 
@@ -188,8 +252,13 @@ class Transformer(AutoregressiveModel):
             return ImageLayout(self.image_shape)
         if length is None:
             return SequenceLayout(self.max_steps)
+        if self.attention_window is not None:  # stationary: any length
+            return SequenceLayout(check_int("length", length, 1))
         if not isinstance(length, int) or isinstance(length, bool) or not 1 <= length <= self.max_steps:
-            raise ValueError(f"length: expected an int in [1, {self.max_steps}] (max_length), got {length!r}")
+            raise ValueError(
+                f"length: expected an int in [1, {self.max_steps}] (max_length; an attention_window lifts the "
+                f"limit), got {length!r}"
+            )
         return SequenceLayout(length)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
@@ -209,11 +278,12 @@ class Transformer(AutoregressiveModel):
             u = h.unsqueeze(-2)  # (N, T, 1, F)
         S = u.shape[1]
         tokens = torch.cat([self.start.expand(N, 1, -1), self._tokens(u[:, :-1])], dim=1)  # (N, S, D)
-        x = self._inputs(tokens, 0, self._context_features(context), self._local_features(local_context))
+        x = self._inputs(tokens, 0, self._context_features(context), local_context)
+        rotation = self._rotation(0, S)
         for block in self.blocks:
-            x = block(x)  # (N, S, D)
+            x = block(x, None, rotation)  # (N, S, D)
         assert x.shape[1] == S
-        return self._params(self.norm(x), u)  # (N, S, P)
+        return self._params(self._final_norm(x), u)  # (N, S, P)
 
     # -- pieces shared by the parallel pass and the KV-cache state --------------------------------------
 
@@ -222,27 +292,43 @@ class Transformer(AutoregressiveModel):
             return None
         return self.context_embedding(context).unsqueeze(1)  # (N, 1, D)
 
-    def _local_features(self, local_context: torch.Tensor | None) -> torch.Tensor | None:
+    def _local_features(self, local_context: torch.Tensor | None, first: int, n: int) -> torch.Tensor | None:
+        """The local context's features at positions ``first..first+n-1``, ``(N, n, D)`` (None without one)."""
         if self.local_embedding is None or local_context is None:
             return None
-        # (N, channels, *positions) -> (N, S, channels), positions in step order
-        return self.local_embedding(local_context.flatten(2).transpose(1, 2))  # (N, S, D)
+        # (N, channels, *positions) -> (N, n, channels), positions in step order
+        local = local_context.flatten(2)[:, :, first : first + n].transpose(1, 2)
+        return F.linear(local, self.local_embedding.weight, self.local_embedding.bias)  # (N, n, D)
 
     def _inputs(
-        self, tokens: torch.Tensor, first: int, context: torch.Tensor | None, local: torch.Tensor | None
+        self, tokens: torch.Tensor, first: int, context: torch.Tensor | None, local_context: torch.Tensor | None
     ) -> torch.Tensor:
         """Token embeddings ``(N, n, D)`` of positions ``first..first+n-1`` plus positions and contexts."""
         n = tokens.shape[1]
-        x = tokens + self.position[first : first + n]  # (N, n, D)
+        x = tokens if self.position is None else tokens + self.position[first : first + n]  # (N, n, D)
         if context is not None:
             x = x + context
+        local = self._local_features(local_context, first, n)
         if local is not None:
-            x = x + local[:, first : first + n]
-        return self.drop(x)
+            x = x + local
+        if self.training and self.dropout > 0:
+            x = F.dropout(x, self.dropout, True)
+        return x
+
+    def _rotation(self, first: int, n: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Rotary ``(cos, sin)`` of positions ``first..first+n-1``, each ``(n, 1, 1, hs)`` (None: absolute)."""
+        if self.positions != "rotary":
+            return None
+        table = rotary_table(first, n, self.head_size, self.dtype, self.device)[:, :, None, None]  # (n, 2, 1, 1, hs)
+        return table[:, 0], table[:, 1]
+
+    def _final_norm(self, x: torch.Tensor) -> torch.Tensor:
+        norm = self.norm
+        return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
 
     def _params(self, z: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
         """Normalised hidden states ``(N, n, D)`` (and the steps' own features ``(N, n, C, F)``) to ``(N, n, P)``."""
-        params = self.output(z)
+        params = F.linear(z, self.output.weight, self.output.bias)
         if self.coupling is not None:
             assert u is not None
             params = params + self.coupling(u[..., self.d_model :], z)
@@ -260,7 +346,9 @@ class Transformer(AutoregressiveModel):
         """
         C = values.shape[-1]
         weight = self.token_embedding.weight.t()  # (C*F, D), channel-major rows
-        if self.head.is_discrete:
+        if self.head.is_discrete and C == 1:
+            features = F.embedding(values, weight)  # (*, 1, D)
+        elif self.head.is_discrete:
             offsets = torch.arange(C, device=values.device) * self.num_features  # (C,)
             features = F.embedding(values + offsets, weight)  # (*, C, D)
         else:
@@ -271,6 +359,8 @@ class Transformer(AutoregressiveModel):
 
     def _tokens(self, u: torch.Tensor) -> torch.Tensor:
         """Step features ``(N, n, C, F)`` to token embeddings ``(N, n, D)``: the sum of the channels' shares."""
+        if u.shape[-2] == 1:  # one channel: its share (a sum of one term, without the sum)
+            return u[..., 0, : self.d_model]
         return u[..., : self.d_model].sum(-2)
 
 
@@ -278,53 +368,75 @@ class TransformerState(IncrementalState):
     """KV-cache sampling state of a :class:`Transformer`.
 
     Holds, per layer, the keys and values of the input positions ``0..i``
-    (:class:`~pyro_autoregressive.nn.attention.KVCache`) and the final hidden
-    state of position ``i`` (which predicts step ``i``). ``advance(x_i)`` embeds
-    ``x_i`` as the input of position ``i + 1``, appends its keys and values in
-    every layer and attends from that position only: ``O(layers * i)`` per step
-    instead of a pass over the whole buffer. ``advance_prefix`` encodes several
-    known steps (a prompt) in one causal pass.
+    (:class:`~pyro_autoregressive.nn.kv_cache.KVCache`; with an attention window
+    ``W``, a ring of the last ``W`` only) and the final hidden state of position
+    ``i`` (which predicts step ``i``). ``advance(x_i)`` embeds ``x_i`` as the input
+    of position ``i + 1``, appends its keys and values in every layer and attends
+    from that position only: ``O(layers * min(i, W))`` per step instead of a pass
+    over the whole buffer. ``advance_prefix`` encodes several known steps (a
+    prompt) in one causal pass.
+
+    The step runs the blocks' own ``forward`` on one position (no second copy of
+    their arithmetic), with the rotary angles of the position read from a table
+    computed a block of positions at a time.
     """
 
-    bounded_memory = True  # the caches hold at most max_length positions
+    bounded_memory = True  # the caches hold at most max_length positions, or W with a window
     parallel_prefill = True
 
     def start(self) -> None:
         super().start()
         model: Transformer = self.model  # type: ignore[assignment]
-        self.caches = [KVCache(self.layout.num_steps) for _ in model.blocks]
+        self.caches = [KVCache(self.layout.num_steps, model.attention_window) for _ in model.blocks]
         self.context_features = model._context_features(self.context)  # (N, 1, D) or None
-        self.local_features = model._local_features(self.local_context)  # (N, S, D) or None
+        self.rotary = None
+        if model.positions == "rotary":
+            self.rotary = RotaryTable(model.head_size, model.dtype, model.device)
         # the hidden state is that of position `step`
         self.hidden = self._run(model.start.expand(self.batch_size, 1, -1), 0)  # (N, 1, D)
 
     def _run(self, tokens: torch.Tensor, first: int) -> torch.Tensor:
         """Feed positions ``first..first+n-1`` (tokens ``(N, n, D)``); return the last one's state ``(N, 1, D)``."""
-        x = self.model._inputs(tokens, first, self.context_features, self.local_features)
-        for block, cache in zip(self.model.blocks, self.caches, strict=True):
-            x = block(x, cache)  # (N, n, D)
-        return self.model.norm(x[:, -1:])  # (N, 1, D)
+        model: Transformer = self.model  # type: ignore[assignment]
+        n = tokens.shape[1]
+        x = model._inputs(tokens, first, self.context_features, self.local_context)
+        if self.rotary is None:
+            rotation = None
+        elif n == 1:
+            rotation = self.rotary.at(first)
+        else:
+            rotation = model._rotation(first, n)
+        for block, cache in zip(model.blocks, self.caches, strict=True):
+            x = block(x, cache, rotation)  # (N, n, D)
+        return model._final_norm(x[:, -1:])  # (N, 1, D)
 
     def params(self, partial: torch.Tensor | None = None) -> torch.Tensor:
+        model: Transformer = self.model  # type: ignore[assignment]
         u = None
-        if self.model.coupling is not None:
+        if model.coupling is not None:
             # the current step's channels drawn so far; the rest are zeros, which block c cannot see
             N = self.hidden.shape[0]
             values = torch.zeros(N, self.layout.channels, dtype=torch.long, device=self.hidden.device)
             if partial is not None and partial.shape[-1] > 0:
                 values = torch.cat([partial, values[:, partial.shape[-1] :]], dim=-1)
-            u = self.model._step_features(values.unsqueeze(1))  # (N, 1, C, F)
-        return self.model._params(self.hidden, u)[:, 0]  # (N, P)
+            u = model._step_features(values.unsqueeze(1))  # (N, 1, C, F)
+        return model._params(self.hidden, u)[:, 0]  # (N, P)
 
     def advance(self, value: torch.Tensor) -> None:
-        self.advance_prefix(value.unsqueeze(1))
+        # step i becomes the input of position i + 1 (the last step needs none)
+        if self.step + 1 < self.layout.num_steps:
+            model: Transformer = self.model  # type: ignore[assignment]
+            tokens = model._tokens(model._step_features(value.unsqueeze(1)))  # (N, 1, D)
+            self.hidden = self._run(tokens, self.step + 1)
+        self.step += 1
 
     def advance_prefix(self, values: torch.Tensor) -> None:
         # steps step..step+n-1 become the inputs of positions step+1..step+n (the last step needs none)
         n = values.shape[1]
         used = min(n, self.layout.num_steps - 1 - self.step)
         if used > 0:
-            tokens = self.model._tokens(self.model._step_features(values[:, :used]))  # (N, used, D)
+            model: Transformer = self.model  # type: ignore[assignment]
+            tokens = model._tokens(model._step_features(values[:, :used]))  # (N, used, D)
             self.hidden = self._run(tokens, self.step + 1)
         self.step += n
 

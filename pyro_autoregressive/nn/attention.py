@@ -1,4 +1,4 @@
-"""Causal multi-head self-attention, a pre-norm Transformer block and a key/value cache."""
+"""Causal multi-head self-attention (optionally in a sliding window) and a pre-norm Transformer block."""
 
 from __future__ import annotations
 
@@ -6,104 +6,120 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["CausalSelfAttention", "KVCache", "TransformerBlock"]
+from .kv_cache import KVCache
+from .rotary import rotate
+
+__all__ = ["CausalSelfAttention", "KVCache", "TransformerBlock", "causal_attention"]
+
+#: queries per block of a banded (windowed) attention over many positions: memory ``O(n (block + W))``
+QUERY_BLOCK = 256
 
 
-class KVCache:
-    """Keys and values of the positions one attention layer has already seen.
+def causal_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int | None = None, dropout_p: float = 0.0
+) -> torch.Tensor:
+    r"""Attention of ``n`` new positions (the last ``n`` of the keys) to the keys at or before them.
 
-    :meth:`append` adds the keys and values of new positions and returns those of
-    every position so far, ``(B, nh, t, hs)``. With gradients enabled the cache
-    grows by ``torch.cat`` (nothing autograd saved is ever written to, so
-    ``rsample`` can differentiate through the sampling loop); without gradients
-    and with a known ``capacity`` it writes into buffers preallocated on the first
-    call, which avoids copying the whole cache at every step.
+    ``q (B, nh, n, hs)``; ``k``, ``v`` ``(B, nh, past + n, hs)``: query ``j`` is at
+    key position ``past + j`` and sees the keys ``s`` with ``s <= past + j`` and,
+    with a ``window`` ``W``, ``s > past + j - W``:
 
-    :param capacity: the largest number of positions that will be appended.
+    .. math:: M_{ts} = 0 	ext{ if } t - W < s \le t, 	ext{ else } -\infty
+
+    Without a window this is the ordinary causal mask. With one, the queries are
+    taken ``QUERY_BLOCK`` at a time, each block against its band of keys only,
+    so memory is ``O(n (QUERY_BLOCK + W))``, not ``O(n^2)``, however long the sequence.
+    Computed by :func:`torch.nn.functional.scaled_dot_product_attention`.
     """
-
-    def __init__(self, capacity: int | None = None) -> None:
-        self.capacity = capacity
-        self.length = 0
-        self._keys: torch.Tensor | None = None  # (B, nh, t or capacity, hs)
-        self._values: torch.Tensor | None = None
-        self._preallocated = False
-
-    def append(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Add ``keys``/``values`` ``(B, nh, T, hs)``; return those of all positions ``(B, nh, t + T, hs)``."""
-        new_length = self.length + keys.shape[2]
-        if self._keys is None or self._values is None:
-            if self.capacity is not None and not torch.is_grad_enabled() and new_length <= self.capacity:
-                B, nh, _, hs = keys.shape
-                self._keys = keys.new_empty(B, nh, self.capacity, hs)  # (B, nh, capacity, hs)
-                self._values = values.new_empty(B, nh, self.capacity, hs)
-                self._preallocated = True
-            else:
-                self._keys, self._values, self.length = keys, values, new_length
-                return keys, values
-        if self._preallocated and (torch.is_grad_enabled() or new_length > self._keys.shape[2]):
-            # leave the buffers: from now on grow by concatenation
-            self._keys, self._values = self._keys[:, :, : self.length], self._values[:, :, : self.length]
-            self._preallocated = False
-        if self._preallocated:
-            self._keys[:, :, self.length : new_length] = keys
-            self._values[:, :, self.length : new_length] = values
-            self.length = new_length
-            return self._keys[:, :, :new_length], self._values[:, :, :new_length]
-        self._keys = torch.cat([self._keys, keys], dim=2)
-        self._values = torch.cat([self._values, values], dim=2)
-        self.length = new_length
-        return self._keys, self._values
+    n, total = q.shape[2], k.shape[2]
+    past = total - n
+    if window is None or total <= window:  # every query sees every key up to itself: the causal mask
+        if n == 1:  # one query at the end (a cached step): every key is visible
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+        if past == 0:
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+        mask = torch.ones(n, total, dtype=torch.bool, device=q.device).tril(diagonal=past)  # (n, past + n)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+    outputs = []
+    for a in range(0, n, QUERY_BLOCK):
+        b = min(a + QUERY_BLOCK, n)
+        lo, hi = max(0, past + a - window + 1), past + b  # the keys any query of the block sees
+        t = torch.arange(past + a, past + b, device=q.device)  # (b - a,) query positions
+        s = torch.arange(lo, hi, device=q.device)  # (hi - lo,) key positions
+        offset = t[:, None] - s[None, :]
+        mask = (offset >= 0) & (offset < window)  # (b - a, hi - lo), the band
+        block = F.scaled_dot_product_attention(
+            q[:, :, a:b], k[:, :, lo:hi], v[:, :, lo:hi], attn_mask=mask, dropout_p=dropout_p
+        )
+        outputs.append(block)  # (B, nh, b - a, hs)
+    return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
 
 
 class CausalSelfAttention(nn.Module):
-    r"""Multi-head self-attention in which position ``t`` attends to positions ``<= t``.
+    r"""Multi-head self-attention in which position ``t`` attends to positions ``<= t`` (in a window).
 
     .. math::
         \operatorname{head}_h = \operatorname{softmax}\Big(\frac{Q_h K_h^\top}{\sqrt{d_h}} + M\Big) V_h,
-        \qquad M_{ts} = \begin{cases} 0 & s \le t \\ -\infty & s > t \end{cases}
+        \qquad M_{ts} = \begin{cases} 0 & t - W < s \le t \\ -\infty & \text{otherwise} \end{cases}
 
-    computed by :func:`torch.nn.functional.scaled_dot_product_attention`.
+    computed by :func:`causal_attention` (``W = \infty`` without a ``window``).
     With a :class:`KVCache` the new positions attend to the cached ones as well.
+    With a ``rotation`` (rotary positions, :func:`~pyro_autoregressive.nn.rotary.rotate`),
+    queries and keys are rotated by their positions before the scores; the cache
+    keeps the rotated keys.
+
+    The layer runs its weights functionally (``F.linear`` on ``self.qkv.weight``,
+    dropout only when training with ``p > 0``), so a cached generation step of one
+    position pays for the arithmetic, not for module calls.
 
     :param d_model: width of the residual stream.
     :param num_heads: number of heads ``nh`` (must divide ``d_model``).
     :param dropout: dropout on the attention weights and the output (training only).
+    :param window: the attention window ``W`` (``None``: every earlier position).
 
     References:
         Vaswani et al. Attention Is All You Need. NeurIPS 2017. https://arxiv.org/abs/1706.03762
+
+        Beltagy et al. Longformer: The Long-Document Transformer. 2020. https://arxiv.org/abs/2004.05150
+        (sliding-window attention)
     """
 
-    def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0) -> None:
+    def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0, window: int | None = None) -> None:
         super().__init__()
         if d_model % num_heads:
             raise ValueError(f"num_heads: expected a divisor of d_model={d_model}, got {num_heads}")
         self.num_heads = num_heads
         self.dropout = dropout
+        self.window = window
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.proj = nn.Linear(d_model, d_model)
-        self.resid_dropout = nn.Dropout(dropout)
+        self.resid_dropout = nn.Dropout(dropout)  # holds nothing; kept for the module tree of saved models
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        """``x (B, T, d_model)`` to ``(B, T, d_model)``; new positions come after the cached ones."""
+    def forward(
+        self,
+        x: torch.Tensor,
+        cache: KVCache | None = None,
+        rotation: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """``x (B, T, d_model)`` to ``(B, T, d_model)``; new positions come after the cached ones.
+
+        ``rotation``: ``(cos, sin)`` of the ``T`` new positions, each ``(T, 1, 1, hs)``.
+        """
         B, T, D = x.shape
         nh, hs = self.num_heads, D // self.num_heads
-        q, k, v = self.qkv(x).split(D, dim=-1)  # 3 x (B, T, D)
-        q = q.view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
-        k = k.view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
-        v = v.view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
-        dropout_p = self.dropout if self.training else 0.0
-        if cache is None:
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+        qkv = F.linear(x, self.qkv.weight, self.qkv.bias).view(B, T, 3, nh, hs)  # (B, T, 3, nh, hs)
+        if rotation is None:
+            q, k, v = qkv.unbind(2)  # 3 x (B, T, nh, hs)
         else:
-            k, v = cache.append(k, v)  # (B, nh, P + T, hs)
-            past = k.shape[2] - T
-            mask = None
-            if T > 1:  # new position t sees the past and new positions <= t
-                mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
-        y = y.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
-        return self.resid_dropout(self.proj(y))
+            q, k = rotate(qkv[:, :, :2], *rotation).unbind(2)  # queries and keys turned together
+            v = qkv[:, :, 2]
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, nh, T, hs)
+        dropout_p = self.dropout if self.training else 0.0
+        if cache is not None:
+            k, v = cache.append(k, v)  # (B, nh, past + T, hs)
+        y = causal_attention(q, k, v, self.window, dropout_p)  # (B, nh, T, hs)
+        y = F.linear(y.transpose(1, 2).reshape(B, T, D), self.proj.weight, self.proj.bias)  # (B, T, D)
+        return F.dropout(y, dropout_p, True) if dropout_p > 0 else y
 
 
 class TransformerBlock(nn.Module):
@@ -113,10 +129,14 @@ class TransformerBlock(nn.Module):
         h \leftarrow h + \operatorname{Attn}(\operatorname{LN}(h)), \qquad
         h \leftarrow h + W_2\,\operatorname{GELU}(W_1 \operatorname{LN}(h))
 
+    Like the attention, the block runs its weights functionally (no module call
+    per layer norm, linear map or dropout of ``p = 0``).
+
     :param d_model: width of the residual stream.
     :param num_heads: attention heads.
     :param mlp_ratio: hidden width of the MLP as a multiple of ``d_model``.
     :param dropout: dropout probability (training only).
+    :param window: the attention window (``None``: every earlier position).
 
     References:
         Radford et al. Language Models are Unsupervised Multitask Learners (GPT-2), 2019;
@@ -124,10 +144,13 @@ class TransformerBlock(nn.Module):
         https://arxiv.org/abs/2002.04745
     """
 
-    def __init__(self, d_model: int, num_heads: int, mlp_ratio: int = 4, dropout: float = 0.0) -> None:
+    def __init__(
+        self, d_model: int, num_heads: int, mlp_ratio: int = 4, dropout: float = 0.0, window: int | None = None
+    ) -> None:
         super().__init__()
+        self.dropout = dropout
         self.norm1 = nn.LayerNorm(d_model)
-        self.attn = CausalSelfAttention(d_model, num_heads, dropout)
+        self.attn = CausalSelfAttention(d_model, num_heads, dropout, window)
         self.norm2 = nn.LayerNorm(d_model)
         self.mlp = nn.Sequential(
             nn.Linear(d_model, mlp_ratio * d_model),
@@ -136,7 +159,18 @@ class TransformerBlock(nn.Module):
             nn.Dropout(dropout),
         )
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        cache: KVCache | None = None,
+        rotation: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """``x (B, T, d_model)`` to ``(B, T, d_model)``."""
-        x = x + self.attn(self.norm1(x), cache)
-        return x + self.mlp(self.norm2(x))
+        norm1, norm2, (fc1, _, fc2, _) = self.norm1, self.norm2, self.mlp._modules.values()
+        shape = norm1.normalized_shape
+        x = x + self.attn(F.layer_norm(x, shape, norm1.weight, norm1.bias, norm1.eps), cache, rotation)
+        h = F.layer_norm(x, shape, norm2.weight, norm2.bias, norm2.eps)
+        h = F.linear(F.gelu(F.linear(h, fc1.weight, fc1.bias)), fc2.weight, fc2.bias)  # (B, T, D)
+        if self.training and self.dropout > 0:
+            h = F.dropout(h, self.dropout, True)
+        return x + h
