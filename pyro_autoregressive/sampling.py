@@ -202,6 +202,7 @@ def ancestral_sample(
     if start > 0:
         state.advance_prefix(prefix)
         steps.append(prefix)
+    no_channel = torch.zeros(state.batch_size, 0, dtype=value_dtype, device=state.model.device)  # (N, 0)
     for step in range(start, num_steps):
         if stopped is not None and bool(stopped.all()):  # every row has ended: pad the rest
             shape = (state.batch_size, num_steps - step, channels)
@@ -209,7 +210,7 @@ def ancestral_sample(
             break
         params = state.params()
         step_has_nan = torch.isnan(params).any()
-        value = torch.zeros(params.shape[:-1] + (0,), dtype=value_dtype, device=params.device)
+        value = no_channel  # the step's channels drawn so far, (N, c)
         for c in range(channels):
             if c > 0 and couples_channels:
                 # params of channel c may depend on channels < c of this step: ask again per channel
@@ -219,7 +220,8 @@ def ancestral_sample(
                 draw = filtered_sample_channel(head, params, value, channels, temperature, filters)
             else:
                 draw = head.sample_channel(params, value, channels, temperature)
-            value = torch.cat([value, draw.unsqueeze(-1).to(value_dtype)], dim=-1)
+            draw = draw.unsqueeze(-1).to(value_dtype)  # (N, 1)
+            value = draw if c == 0 else torch.cat([value, draw], dim=-1)
         if stopped is not None:
             value = value.masked_fill(stopped.unsqueeze(-1), stop_value)  # (N, 1): a stopped row is padded
             stopped = stopped | (value[:, 0] == stop_value)

@@ -205,8 +205,8 @@ def gumbel_argmax(logits: torch.Tensor) -> torch.Tensor:
     logits = logits.to(working_dtype(logits.dtype))
     tiny = torch.finfo(logits.dtype).tiny
     uniform = torch.rand(logits.shape, dtype=logits.dtype, device=logits.device)
-    gumbel = -torch.log(-torch.log(uniform.clamp(min=tiny)))
-    return torch.argmax(logits + gumbel, dim=-1)
+    minus_gumbel = uniform.clamp_(min=tiny).log_().neg_().log_()  # log(-log u) = -G, in place
+    return torch.argmax(logits - minus_gumbel, dim=-1)
 
 
 def log1mexp(x: torch.Tensor) -> torch.Tensor:

@@ -58,7 +58,8 @@ class Categorical(Head):
     def sample_channel(
         self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0
     ) -> torch.Tensor:
-        return gumbel_argmax(self._logits(params)[..., prefix.shape[-1], :] / temperature)
+        logits = params if channels == 1 else self._logits(params)[..., prefix.shape[-1], :]  # (*N, K)
+        return gumbel_argmax(logits if temperature == 1.0 else logits / temperature)
 
     @full_precision
     def level_log_probs(

@@ -12,7 +12,7 @@ from ..checks import check_fraction, check_image_shape, check_int
 from ..heads import Head
 from ..layout import ImageLayout, SequenceLayout, StepLayout
 from ..model import AutoregressiveModel
-from ..nn.attention import KVCache, TransformerBlock
+from ..nn.attention import KVCache, TransformerBlock, transformer_block
 from ..nn.channel_coupling import ChannelCoupling
 from ..nn.rotary import RotaryTable, rotary_table
 from ..sampling import IncrementalState
@@ -388,6 +388,7 @@ class TransformerState(IncrementalState):
         super().start()
         model: Transformer = self.model  # type: ignore[assignment]
         self.caches = [KVCache(self.layout.num_steps, model.attention_window) for _ in model.blocks]
+        self.block_weights = [block.weights() for block in model.blocks]  # looked up once, not at every step
         self.context_features = model._context_features(self.context)  # (N, 1, D) or None
         self.rotary = None
         if model.positions == "rotary":
@@ -406,8 +407,8 @@ class TransformerState(IncrementalState):
             rotation = self.rotary.at(first)
         else:
             rotation = model._rotation(first, n)
-        for block, cache in zip(model.blocks, self.caches, strict=True):
-            x = block(x, cache, rotation)  # (N, n, D)
+        for weights, cache in zip(self.block_weights, self.caches, strict=True):
+            x = transformer_block(x, weights, cache, rotation)  # (N, n, D), the blocks' own arithmetic
         return model._final_norm(x[:, -1:])  # (N, 1, D)
 
     def params(self, partial: torch.Tensor | None = None) -> torch.Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -9,7 +11,17 @@ from torch import nn
 from .kv_cache import KVCache
 from .rotary import rotate
 
-__all__ = ["CausalSelfAttention", "KVCache", "TransformerBlock", "causal_attention"]
+__all__ = [
+    "BlockWeights",
+    "CausalSelfAttention",
+    "KVCache",
+    "TransformerBlock",
+    "causal_attention",
+    "self_attention",
+    "transformer_block",
+]
+
+Rotation = tuple[torch.Tensor, torch.Tensor]
 
 #: queries per block of a banded (windowed) attention over many positions: memory ``O(n (block + W))``
 QUERY_BLOCK = 256
@@ -55,6 +67,38 @@ def causal_attention(
     return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
 
 
+def self_attention(
+    x: torch.Tensor,
+    qkv_weight: torch.Tensor,
+    qkv_bias: torch.Tensor | None,
+    proj_weight: torch.Tensor,
+    proj_bias: torch.Tensor | None,
+    num_heads: int,
+    window: int | None = None,
+    dropout_p: float = 0.0,
+    cache: KVCache | None = None,
+    rotation: Rotation | None = None,
+) -> torch.Tensor:
+    """The arithmetic of :class:`CausalSelfAttention`: ``x (B, T, D)`` to ``(B, T, D)`` with the given weights.
+
+    ``rotation``: ``(cos, sin)`` of the ``T`` new positions, each ``(T, 1, 1, hs)``.
+    """
+    B, T, D = x.shape
+    nh, hs = num_heads, D // num_heads
+    qkv = F.linear(x, qkv_weight, qkv_bias).view(B, T, 3, nh, hs)  # (B, T, 3, nh, hs)
+    if rotation is None:
+        q, k, v = qkv.unbind(2)  # 3 x (B, T, nh, hs)
+    else:
+        q, k = rotate(qkv[:, :, :2], *rotation).unbind(2)  # queries and keys turned together
+        v = qkv[:, :, 2]
+    q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, nh, T, hs)
+    if cache is not None:
+        k, v = cache.append(k, v)  # (B, nh, past + T, hs)
+    y = causal_attention(q, k, v, window, dropout_p)  # (B, nh, T, hs)
+    y = F.linear(y.transpose(1, 2).reshape(B, T, D), proj_weight, proj_bias)  # (B, T, D)
+    return F.dropout(y, dropout_p, True) if dropout_p > 0 else y
+
+
 class CausalSelfAttention(nn.Module):
     r"""Multi-head self-attention in which position ``t`` attends to positions ``<= t`` (in a window).
 
@@ -66,11 +110,7 @@ class CausalSelfAttention(nn.Module):
     With a :class:`KVCache` the new positions attend to the cached ones as well.
     With a ``rotation`` (rotary positions, :func:`~pyro_autoregressive.nn.rotary.rotate`),
     queries and keys are rotated by their positions before the scores; the cache
-    keeps the rotated keys.
-
-    The layer runs its weights functionally (``F.linear`` on ``self.qkv.weight``,
-    dropout only when training with ``p > 0``), so a cached generation step of one
-    position pays for the arithmetic, not for module calls.
+    keeps the rotated keys. The arithmetic is :func:`self_attention`.
 
     :param d_model: width of the residual stream.
     :param num_heads: number of heads ``nh`` (must divide ``d_model``).
@@ -93,33 +133,53 @@ class CausalSelfAttention(nn.Module):
         self.window = window
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.proj = nn.Linear(d_model, d_model)
-        self.resid_dropout = nn.Dropout(dropout)  # holds nothing; kept for the module tree of saved models
+        self.resid_dropout = nn.Dropout(dropout)  # applied in self_attention; kept in the module tree
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        cache: KVCache | None = None,
-        rotation: tuple[torch.Tensor, torch.Tensor] | None = None,
-    ) -> torch.Tensor:
-        """``x (B, T, d_model)`` to ``(B, T, d_model)``; new positions come after the cached ones.
-
-        ``rotation``: ``(cos, sin)`` of the ``T`` new positions, each ``(T, 1, 1, hs)``.
-        """
-        B, T, D = x.shape
-        nh, hs = self.num_heads, D // self.num_heads
-        qkv = F.linear(x, self.qkv.weight, self.qkv.bias).view(B, T, 3, nh, hs)  # (B, T, 3, nh, hs)
-        if rotation is None:
-            q, k, v = qkv.unbind(2)  # 3 x (B, T, nh, hs)
-        else:
-            q, k = rotate(qkv[:, :, :2], *rotation).unbind(2)  # queries and keys turned together
-            v = qkv[:, :, 2]
-        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, nh, T, hs)
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, rotation: Rotation | None = None) -> torch.Tensor:
+        """``x (B, T, d_model)`` to ``(B, T, d_model)``; new positions come after the cached ones."""
+        qkv, proj = self.qkv, self.proj
         dropout_p = self.dropout if self.training else 0.0
-        if cache is not None:
-            k, v = cache.append(k, v)  # (B, nh, past + T, hs)
-        y = causal_attention(q, k, v, self.window, dropout_p)  # (B, nh, T, hs)
-        y = F.linear(y.transpose(1, 2).reshape(B, T, D), self.proj.weight, self.proj.bias)  # (B, T, D)
-        return F.dropout(y, dropout_p, True) if dropout_p > 0 else y
+        return self_attention(
+            x, qkv.weight, qkv.bias, proj.weight, proj.bias, self.num_heads, self.window, dropout_p, cache, rotation
+        )
+
+
+class BlockWeights(NamedTuple):
+    """A :class:`TransformerBlock`'s tensors and settings, looked up once (:meth:`TransformerBlock.weights`)."""
+
+    norm1: tuple[torch.Tensor, torch.Tensor, float]  # weight, bias, eps
+    qkv: tuple[torch.Tensor, torch.Tensor]  # weight, bias
+    proj: tuple[torch.Tensor, torch.Tensor]
+    norm2: tuple[torch.Tensor, torch.Tensor, float]
+    fc1: tuple[torch.Tensor, torch.Tensor]
+    fc2: tuple[torch.Tensor, torch.Tensor]
+    num_heads: int
+    window: int | None
+    dropout_p: float  # 0 unless training
+
+
+def transformer_block(
+    x: torch.Tensor, weights: BlockWeights, cache: KVCache | None = None, rotation: Rotation | None = None
+) -> torch.Tensor:
+    """The arithmetic of :class:`TransformerBlock`: ``x (B, T, D)`` to ``(B, T, D)``.
+
+    The block's ``forward`` calls it with :meth:`TransformerBlock.weights`; a
+    generation loop looks the weights up once and calls it at every step (no
+    module calls, no attribute look-ups through ``nn.Module``, nothing for
+    dropout of ``p = 0``): one arithmetic for both.
+    """
+    (ln1_w, ln1_b, ln1_eps), (qkv_w, qkv_b), (proj_w, proj_b), (ln2_w, ln2_b, ln2_eps), (w1, b1), (w2, b2), *rest = (
+        weights
+    )
+    num_heads, window, dropout_p = rest
+    shape = (x.shape[-1],)
+    h = F.layer_norm(x, shape, ln1_w, ln1_b, ln1_eps)
+    x = x + self_attention(h, qkv_w, qkv_b, proj_w, proj_b, num_heads, window, dropout_p, cache, rotation)
+    h = F.layer_norm(x, shape, ln2_w, ln2_b, ln2_eps)
+    h = F.linear(F.gelu(F.linear(h, w1, b1)), w2, b2)  # (B, T, D)
+    if dropout_p > 0:
+        h = F.dropout(h, dropout_p, True)
+    return x + h
 
 
 class TransformerBlock(nn.Module):
@@ -129,8 +189,9 @@ class TransformerBlock(nn.Module):
         h \leftarrow h + \operatorname{Attn}(\operatorname{LN}(h)), \qquad
         h \leftarrow h + W_2\,\operatorname{GELU}(W_1 \operatorname{LN}(h))
 
-    Like the attention, the block runs its weights functionally (no module call
-    per layer norm, linear map or dropout of ``p = 0``).
+    The arithmetic is :func:`transformer_block` (functional: no module call per
+    layer norm, linear map or dropout of ``p = 0``), which a generation loop calls
+    with :meth:`weights` looked up once.
 
     :param d_model: width of the residual stream.
     :param num_heads: attention heads.
@@ -148,7 +209,6 @@ class TransformerBlock(nn.Module):
         self, d_model: int, num_heads: int, mlp_ratio: int = 4, dropout: float = 0.0, window: int | None = None
     ) -> None:
         super().__init__()
-        self.dropout = dropout
         self.norm1 = nn.LayerNorm(d_model)
         self.attn = CausalSelfAttention(d_model, num_heads, dropout, window)
         self.norm2 = nn.LayerNorm(d_model)
@@ -159,18 +219,22 @@ class TransformerBlock(nn.Module):
             nn.Dropout(dropout),
         )
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        cache: KVCache | None = None,
-        rotation: tuple[torch.Tensor, torch.Tensor] | None = None,
-    ) -> torch.Tensor:
+    def weights(self) -> BlockWeights:
+        """The block's tensors and settings (``dropout_p`` is 0 outside training), for :func:`transformer_block`."""
+        norm1, norm2, attn = self.norm1, self.norm2, self.attn
+        fc1, fc2 = self.mlp[0], self.mlp[2]
+        return BlockWeights(
+            (norm1.weight, norm1.bias, norm1.eps),
+            (attn.qkv.weight, attn.qkv.bias),
+            (attn.proj.weight, attn.proj.bias),
+            (norm2.weight, norm2.bias, norm2.eps),
+            (fc1.weight, fc1.bias),
+            (fc2.weight, fc2.bias),
+            attn.num_heads,
+            attn.window,
+            attn.dropout if self.training else 0.0,
+        )
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, rotation: Rotation | None = None) -> torch.Tensor:
         """``x (B, T, d_model)`` to ``(B, T, d_model)``."""
-        norm1, norm2, (fc1, _, fc2, _) = self.norm1, self.norm2, self.mlp._modules.values()
-        shape = norm1.normalized_shape
-        x = x + self.attn(F.layer_norm(x, shape, norm1.weight, norm1.bias, norm1.eps), cache, rotation)
-        h = F.layer_norm(x, shape, norm2.weight, norm2.bias, norm2.eps)
-        h = F.linear(F.gelu(F.linear(h, fc1.weight, fc1.bias)), fc2.weight, fc2.bias)  # (B, T, D)
-        if self.training and self.dropout > 0:
-            h = F.dropout(h, self.dropout, True)
-        return x + h
+        return transformer_block(x, self.weights(), cache, rotation)

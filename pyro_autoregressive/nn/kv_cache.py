@@ -65,10 +65,11 @@ class KVCache:
             self._keys, self._values = self._keys[:, :, : self.length], self._values[:, :, : self.length]
             self._preallocated = False
         if self._preallocated:
-            self._keys[:, :, self.length : new_length] = keys
-            self._values[:, :, self.length : new_length] = values
+            n = new_length - self.length
+            self._keys.narrow(2, self.length, n).copy_(keys)
+            self._values.narrow(2, self.length, n).copy_(values)
             self.length = new_length
-            return self._keys[:, :, :new_length], self._values[:, :, :new_length]
+            return self._keys.narrow(2, 0, new_length), self._values.narrow(2, 0, new_length)
         self._keys = torch.cat([self._keys, keys], dim=2)
         self._values = torch.cat([self._values, values], dim=2)
         self.length = new_length
@@ -82,11 +83,12 @@ class KVCache:
         if ring and n == 1:  # one generation step: write over the position that left the window
             buffer_keys, buffer_values = self._ring(keys, values)
             slot = self.length % W
-            buffer_keys[:, :, slot : slot + 1] = keys
-            buffer_values[:, :, slot : slot + 1] = values
+            buffer_keys.narrow(2, slot, 1).copy_(keys)
+            buffer_values.narrow(2, slot, 1).copy_(values)
             self.length += 1
-            filled = min(self.length, W)
-            return buffer_keys[:, :, :filled], buffer_values[:, :, :filled]
+            if self.length >= W:
+                return buffer_keys, buffer_values
+            return buffer_keys.narrow(2, 0, self.length), buffer_values.narrow(2, 0, self.length)
         past_keys, past_values = self._recent(W - 1, keys, values)  # (B, nh, past, hs), in order
         all_keys, all_values = torch.cat([past_keys, keys], dim=2), torch.cat([past_values, values], dim=2)
         if ring:
