@@ -83,3 +83,9 @@ register(
     "transformer-bernoulli-image-2ch-window",
     lambda: par.Transformer(Bernoulli(), image_shape=(2, 1, 3), attention_window=2, **_TINY),
 )
+# rotary positions without a window (max_length still the limit)
+register(
+    "transformer-categorical-rotary",
+    lambda: par.Transformer(Categorical(3), max_length=4, positions="rotary", **_TINY | {"num_layers": 2}),
+    length=4,
+)
