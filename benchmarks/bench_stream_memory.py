@@ -91,7 +91,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     first, last = marks[1], marks[-1]
     growth = (last["peak_kib"] - first["peak_kib"]) / 1024
     print(f"growth of the peak from {first['steps']:,} to {last['steps']:,} steps: {growth:+.2f} MiB")
-    what = f"generate_stream of {args.steps:,} steps (peak after {first['steps']:,}: {first['peak_kib'] / 1024:.0f} MiB)"
+    what = (
+        f"generate_stream of {args.steps:,} steps (peak after {first['steps']:,}: {first['peak_kib'] / 1024:.0f} MiB)"
+    )
     return [
         memory_row(
             "Transformer",

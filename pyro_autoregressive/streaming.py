@@ -4,8 +4,10 @@ The driver reuses the library's one sampling loop
 (:func:`~pyro_autoregressive.sampling.ancestral_sample`) chunk after chunk on a
 single incremental state made for the whole length. A state that keeps no
 committed outputs (:class:`~pyro_autoregressive.models.wavenet.WaveNetState`:
-only per-layer queues) makes the memory independent of the length; the chunks
-are handed to the caller (or written to a file) and forgotten.
+only per-layer queues; a windowed
+:class:`~pyro_autoregressive.models.transformer.TransformerState`: a ring of the
+last ``W`` keys and values per layer) makes the memory independent of the length;
+the chunks are handed to the caller (or written to a file) and forgotten.
 """
 
 from __future__ import annotations
@@ -48,8 +50,10 @@ def generate_stream(
     is asked for: a wrong type is a ``TypeError``, a wrong value a ``ValueError``,
     each naming the argument and what it received.
 
-    :param model: a sequence model whose incremental state keeps bounded memory
-        (:class:`~pyro_autoregressive.WaveNet`); a model without one is refused.
+    :param model: a sequence model whose incremental state keeps bounded memory: a
+        :class:`~pyro_autoregressive.WaveNet`, or a :class:`~pyro_autoregressive.Transformer`
+        (with ``attention_window=W`` any length, in memory bounded by ``W``; without
+        one, at most ``max_length`` steps); a model without such a state is refused.
     :param num_samples: how many new steps to draw.
     :param chunk_size: steps per yielded chunk.
     :param context: global context ``(N, context_size)``.
@@ -71,6 +75,10 @@ def generate_stream(
         >>> audio = torch.cat(list(generate_stream(net, 50, chunk_size=20, progress=False)), dim=-1)
         >>> audio.shape
         torch.Size([1, 50])
+        >>> text = par.Transformer(par.heads.Categorical(256), max_length=64, d_model=16, num_layers=1,
+        ...                        attention_window=8)
+        >>> sum(chunk.shape[-1] for chunk in generate_stream(text, 300, chunk_size=100, progress=False))
+        300
     """
     state = _start(
         model,

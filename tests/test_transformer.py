@@ -185,6 +185,18 @@ def test_benchmark_quick():
     assert rows[0]["cached_s"] > 0 and rows[-1]["log_prob_s"] > 0
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_the_benchmarks_functional_loop_draws_our_tokens(dtype):
+    """benchmarks/bench_generate.py times a hand-written loop against ``sample``: it must do the same work,
+    so under one seed it draws the same tokens from the same weights."""
+    bench = load_script("benchmarks/bench_generate.py")
+    model = bench.build(max_length=64, dtype=dtype)
+    torch.manual_seed(3)
+    ours = model.condition(length=40).sample((3,))
+    torch.manual_seed(3)
+    assert torch.equal(bench.functional_sample(model, 3, 40), ours)
+
+
 @pytest.mark.parametrize("image_shape", [None, (3, 2, 2)], ids=["sequence", "image-c3"])
 def test_index_embedding_is_the_one_hot_product(image_shape):
     """Discrete values are embedded by index; the token embeddings (and the channel coupling's
