@@ -5,7 +5,7 @@ The driver reuses the library's one sampling loop
 single incremental state made for the whole length. A state that keeps no
 committed outputs (:class:`~pyro_autoregressive.models.wavenet.WaveNetState`:
 only per-layer queues; a windowed
-:class:`~pyro_autoregressive.models.transformer.TransformerState`: a ring of the
+:class:`~pyro_autoregressive.models.transformer_state.TransformerState`: a ring of the
 last ``W`` keys and values per layer) makes the memory independent of the length;
 the chunks are handed to the caller (or written to a file) and forgotten.
 """

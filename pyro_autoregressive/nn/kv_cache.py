@@ -29,7 +29,8 @@ class KVCache:
     themselves, for a banded attention. With gradients the last ``W - 1``
     positions are kept in order by ``torch.cat`` and slicing (no in-place write).
 
-    :param capacity: the largest number of positions that will be appended.
+    :param capacity: the largest number of positions that will be appended (unused
+        with a window: the ring has ``W`` slots however many positions come).
     :param window: the attention window ``W`` (``None``: every position).
     """
 
