@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .checks import check_bool, check_int, check_positive
+from .checks import check_bool, check_int, check_positive, check_probability
+from .decoding import Filter, MinP, TopK, TopP
 from .layout import SequenceLayout
 from .model import AutoregressiveModel
 from .sampling import IncrementalState, ancestral_sample
@@ -36,6 +37,9 @@ def generate_stream(
     prefix: torch.Tensor | None = None,
     num_sequences: int | None = None,
     temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    min_p: float | None = None,
     progress: bool = True,
 ) -> Iterator[torch.Tensor]:
     r"""Draw ``num_samples`` steps of a sequence model, yielding chunks ``(N, <= chunk_size)``.
@@ -66,6 +70,10 @@ def generate_stream(
         prefix, else 1. A context or prefix batch of 1 is repeated ``N`` times; any
         other batch must be ``N``.
     :param temperature: a finite float ``> 0`` dividing the logits (as :meth:`temper`).
+    :param top_k, top_p, min_p: decoding filters (discrete heads), applied to every
+        step's tempered conditional in this order, as the distribution's
+        :meth:`top_k`, :meth:`top_p`, :meth:`min_p` called in this order: the same
+        draws as ``d.temper(t).top_k(k).top_p(p).min_p(m).sample()`` under one seed.
     :param progress: show a ``tqdm`` progress bar.
 
     Example::
@@ -80,7 +88,7 @@ def generate_stream(
         >>> sum(chunk.shape[-1] for chunk in generate_stream(text, 300, chunk_size=100, progress=False))
         300
     """
-    state = _start(
+    state, filters = _start(
         model,
         num_samples,
         chunk_size,
@@ -89,8 +97,12 @@ def generate_stream(
         prefix=prefix,
         num_sequences=num_sequences,
         temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        min_p=min_p,
     )
-    return _chunks(model, state, num_samples, chunk_size, float(temperature), check_bool("progress", progress))
+    progress = check_bool("progress", progress)
+    return _chunks(model, state, num_samples, chunk_size, float(temperature), progress, filters)
 
 
 def _start(
@@ -103,13 +115,27 @@ def _start(
     prefix: torch.Tensor | None = None,
     num_sequences: int | None = None,
     temperature: float = 1.0,
-) -> IncrementalState:
-    """Check the arguments of :func:`generate_stream`; the state with the prefix committed."""
+    top_k: int | None = None,
+    top_p: float | None = None,
+    min_p: float | None = None,
+) -> tuple[IncrementalState, tuple[Filter, ...]]:
+    """Check the arguments of :func:`generate_stream`; the state with the prefix committed, and the filters."""
     if not isinstance(model, AutoregressiveModel):
         raise TypeError(f"model: expected an AutoregressiveModel, got {type(model).__name__}")
     check_int("num_samples", num_samples, 1)
     check_int("chunk_size", chunk_size, 1)
     check_positive("temperature", temperature)
+    filters: list[Filter] = []
+    if top_k is not None:
+        filters.append(TopK(check_int("top_k", top_k, 1)))
+    if top_p is not None:
+        filters.append(TopP(check_probability("top_p", top_p)))
+    if min_p is not None:
+        filters.append(MinP(check_probability("min_p", min_p)))
+    if filters and not model.head.is_discrete:
+        given = (("top_k", top_k), ("top_p", top_p), ("min_p", min_p))
+        named = ", ".join(name for name, value in given if value is not None)
+        raise ValueError(f"{named}: decoding filters need a head over enumerable levels, got {model.head!r}")
     if num_sequences is not None:
         check_int("num_sequences", num_sequences, 1)
     if prefix is not None:
@@ -155,7 +181,7 @@ def _start(
             )
         if prefix is not None and given:
             state.advance_prefix(layout.to_steps(prefix.expand(size, -1)))
-    return state
+    return state, tuple(filters)
 
 
 def _check_prefix(model: AutoregressiveModel, prefix: object) -> None:
@@ -190,6 +216,7 @@ def _chunks(
     chunk_size: int,
     temperature: float,
     progress: bool,
+    filters: tuple[Filter, ...] = (),
 ) -> Iterator[torch.Tensor]:
     """The chunks ``(N, <= chunk_size)`` drawn from ``state``."""
     bar = tqdm(total=num_samples, desc=f"generating ({type(model).__name__})", unit="sample", disable=not progress)
@@ -197,7 +224,7 @@ def _chunks(
         for start in range(0, num_samples, chunk_size):
             steps = min(chunk_size, num_samples - start)
             with torch.no_grad():  # not held across the yield: the caller's grad mode is its own
-                chunk = ancestral_sample(state, model.head, steps, temperature=temperature)
+                chunk = ancestral_sample(state, model.head, steps, temperature=temperature, filters=filters)
             bar.update(steps)
             yield chunk.squeeze(-1)  # (N, steps, 1) -> (N, steps)
     finally:
@@ -243,7 +270,7 @@ def stream_to_wav(
     decode = mu_law_decode if check_bool("mu_law", mu_law) else linear_decode
     path = _check_file(path, subtype)
     progress = check_bool("progress", kwargs.pop("progress", True))
-    state = _start(model, num_samples, chunk_size, **kwargs)  # type: ignore[arg-type]
+    state, filters = _start(model, num_samples, chunk_size, **kwargs)  # type: ignore[arg-type]
     if state.batch_size != 1:
         raise ValueError(
             f"num_sequences, context, prefix: stream_to_wav writes one sequence, got {state.batch_size} sequences"
@@ -251,7 +278,8 @@ def stream_to_wav(
     levels = model.head.num_classes
     assert levels is not None
     path.parent.mkdir(parents=True, exist_ok=True)
-    chunks = _chunks(model, state, num_samples, chunk_size, float(kwargs.get("temperature", 1.0)), progress)
+    temperature = float(kwargs.get("temperature", 1.0))  # type: ignore[arg-type]
+    chunks = _chunks(model, state, num_samples, chunk_size, temperature, progress, filters)
     with soundfile.SoundFile(str(path), "w", samplerate=sample_rate, channels=1, subtype=subtype) as out:
         for chunk in chunks:
             out.write(decode(chunk[0], levels, torch.float64).cpu().numpy())

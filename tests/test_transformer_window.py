@@ -231,6 +231,41 @@ def test_stream_equals_one_sample_and_continues_a_prefix():
     assert torch.equal(torch.cat(list(stream), -1), completed[:, 20:])
 
 
+def test_stream_with_decoding_filters_equals_the_filtered_sample():
+    """Text continuation: a prompt, a temperature and top_k, top_p, min_p, streamed past max_length."""
+    model = windowed(max_length=4)
+    d = model.condition(length=40)
+    prompt = torch.tensor([[1, 2, 3, 4, 0, 1]])
+    torch.manual_seed(5)
+    whole = d.condition_on_prefix(torch.cat([prompt[0], torch.zeros(34, dtype=torch.long)]), 6)
+    whole = whole.temper(0.8).top_k(4).top_p(0.9).min_p(0.05).sample()
+    torch.manual_seed(5)
+    chunks = generate_stream(
+        model, 34, chunk_size=10, prefix=prompt, temperature=0.8, top_k=4, top_p=0.9, min_p=0.05, progress=False
+    )
+    assert torch.equal(torch.cat(list(chunks), -1)[0], whole[6:])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"top_k": 0}, ValueError, r"^top_k: expected an int >= 1, got 0"),
+        ({"top_k": 1.5}, TypeError, r"^top_k: expected an int >= 1"),
+        ({"top_p": 0.0}, ValueError, r"^top_p: expected a float in \(0, 1\], got 0.0"),
+        ({"min_p": 1.5}, ValueError, r"^min_p: expected a float in \(0, 1\], got 1.5"),
+        ({"top_p": True}, TypeError, r"^top_p: expected a float in \(0, 1\], got bool"),
+    ],
+)
+def test_stream_filter_errors(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        generate_stream(windowed(), 5, progress=False, **kwargs)
+
+
+def test_stream_filters_need_enumerable_levels():
+    with pytest.raises(ValueError, match=r"^top_p, min_p: decoding filters need a head over enumerable levels"):
+        generate_stream(windowed(Normal()), 5, top_p=0.9, min_p=0.1, progress=False)
+
+
 def test_stream_past_max_length_only_with_a_window():
     assert next(generate_stream(windowed(max_length=4), 10, progress=False)).shape == (1, 10)
     with pytest.raises(ValueError, match="num_samples: 0 prefix steps and 10 new steps are more than Transformer"):
