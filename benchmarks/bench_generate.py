@@ -27,9 +27,12 @@ Three ways to draw ``batch`` sequences of ``T`` tokens, each with a KV cache:
       .venv-hf/bin/pip install torch==2.13.0 transformers
       python benchmarks/bench_generate.py --hf-python .venv-hf/bin/python
 
-Each round times every configuration once on each side (ours and the functional
-loop alternate which goes first; HF's subprocess runs all configurations of the
-round); medians over ``--repeats`` rounds; one thread everywhere (``--threads``).
+Each round times every configuration once on each side, the three sides of a
+configuration back to back (ours and the functional loop alternate which goes first;
+HF runs in a fresh subprocess, timing ``generate`` alone after a short warm-up);
+medians over ``--repeats`` rounds, and the ratios of those medians; one thread
+everywhere (``--threads``). On a machine shared with other jobs single runs vary by
+tens of percent: take the ratios, measured side by side, rather than the times.
 Without an HF interpreter (``--hf-python``, ``$HF_PYTHON`` or ``./.venv-hf``) the HF
 column is left out.
 
@@ -205,7 +208,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lengths", type=int, nargs="+", default=[256, 1024])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
-    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds (medians)")
+    parser.add_argument("--repeats", type=int, default=7, help="interleaved rounds (medians)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--hf-python", default=None, help="python of a virtual environment with transformers")
     parser.add_argument("--no-hf", action="store_true", help="leave HF out even if it is found")
@@ -244,7 +247,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
                 model.condition(length=T).sample((B,))
                 functional_sample(model, B, T)
             for r in range(args.repeats):
-                for T, B in configs:
+                for T, B in configs:  # the three sides of one configuration back to back
                     d = model.condition(length=T)
                     sides = {
                         "ours": lambda d=d, B=B: d.sample((B,)),
@@ -252,9 +255,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
                     }
                     for side in ("ours", "functional") if r % 2 == 0 else ("functional", "ours"):
                         times.setdefault((side, T, B), []).append(timed(sides[side]))
-                if hf_python is not None:
-                    result = run_hf(hf_python, weights / "model.safetensors", configs, args.threads)
-                    for T, B in configs:
+                    if hf_python is not None:
+                        result = run_hf(hf_python, weights / "model.safetensors", [(T, B)], args.threads)
                         times.setdefault(("hf", T, B), []).extend(result[f"{T},{B}"])
                 print(f"round {r + 1}/{args.repeats} done", flush=True)
 
