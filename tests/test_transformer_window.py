@@ -184,6 +184,13 @@ def test_ring_cache_returns_the_window():
     with torch.no_grad():
         keys, _ = ring.append(tagged[:, :, :1] + 200, tagged[:, :, :1])  # a step after the prompt
     assert sorted(keys[0, 0, :, 0].tolist()) == [100.0, 100.0, 200.0]
+    # kept in order with gradients, then one step at a time without: the kept positions move into the ring
+    switching = KVCache(window=W)
+    for t in range(T):
+        with torch.set_grad_enabled(t < 5):
+            keys, _ = switching.append(tagged[:, :, t : t + 1], tagged[:, :, t : t + 1])
+        assert sorted(keys[0, 0, :, 0].long().tolist()) == list(range(max(0, t - W + 1), t + 1)), t
+    assert switching._preallocated
 
 
 def test_rotary_scores_depend_on_the_offset_only():
