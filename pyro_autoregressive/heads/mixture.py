@@ -9,7 +9,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from ..checks import check_int
+from ..checks import check_int, check_positive
 from .base import Head, full_precision, gumbel_argmax
 
 __all__ = ["CoupledMixture"]
@@ -64,6 +64,25 @@ class CoupledMixture(Head, abstract=True):
     def num_params(self, channels: int) -> int:
         m = self.num_components
         return m * int(self._has_weights) + 2 * channels * m + m * channels * (channels - 1) // 2
+
+    def neutral_params(self, channels: int, spread: float = 0.0) -> torch.Tensor:
+        """Equal weights, locations 0, log-scales 0 and no coupling: independent channels, each the
+        unit-scale component at 0 (``N(0, 1)``; for the logistic, on the levels' ``[-1, 1]`` scale).
+
+        With ``spread > 0`` the ``M > 1`` components' locations are ``spread * linspace(-1, 1, M)`` in
+        every channel (a single component stays at 0): ``M`` identical components would receive
+        identical gradients and never separate.
+        """
+        channels = check_int("channels", channels, 1)
+        spread = check_positive("spread", spread, allow_zero=True)
+        m = self.num_components
+        loc = torch.zeros(channels, m, dtype=torch.float64)
+        if m > 1:
+            loc += spread * torch.linspace(-1.0, 1.0, m, dtype=torch.float64)
+        logits = torch.zeros(m * int(self._has_weights), dtype=torch.float64)
+        log_scale = torch.zeros(channels * m, dtype=torch.float64)
+        coef = torch.zeros(m * channels * (channels - 1) // 2, dtype=torch.float64)
+        return torch.cat([logits, loc.flatten(), log_scale, coef])  # the order of _unpack
 
     @abstractmethod
     def _scaled(self, value: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

@@ -129,6 +129,9 @@ class GatedPixelCNN(AutoregressiveModel):
     def layout(self, length: int | None = None) -> StepLayout:
         return fixed_image_layout(self, length)
 
+    def output_layers(self) -> tuple[nn.Module, ...]:
+        return (self.conv_out2,)
+
     def conditioning(self, context: torch.Tensor | None, local_context: torch.Tensor | None) -> Conditioning:
         """Per layer, the vertical and horizontal gate biases ``(N, 2 * hidden, H or 1, W or 1)``."""
         total = summed_projection(self.context_proj, context, self.local_proj, local_context)  # (N, L * 4 * hidden, ..)

@@ -209,6 +209,9 @@ class PixelCNNPlusPlus(AutoregressiveModel):
                 u, ul = self.upsample_u[level - 1](u), self.upsample_ul[level - 1](ul)
         return self.output(ul).flatten(2).transpose(1, 2)  # (N, P, H, W) -> (N, H * W, P)
 
+    def output_layers(self) -> tuple[nn.Module, ...]:
+        return (self.out,)
+
     def output(self, ul: torch.Tensor) -> torch.Tensor:
         """The last ``ul`` activation ``(N, F, ...)`` to head parameters ``(N, P, ...)`` (whole maps or one pixel)."""
         return self.out(F.elu(ul))

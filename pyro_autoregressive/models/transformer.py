@@ -192,6 +192,11 @@ class Transformer(AutoregressiveModel):
             raise ValueError(f"length: expected an int in [1, {self.max_steps}] (max_length), got {length!r}")
         return SequenceLayout(length)
 
+    def output_layers(self) -> tuple[nn.Module, ...]:
+        """The output projection, and the in-pixel coupling's output and direct layers."""
+        coupling = () if self.coupling is None else (self.coupling.out, self.coupling.direct)
+        return (self.output, *coupling)
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Values ``(N, *E)`` to per-value features ``(N, *E, F)`` (:meth:`_step_features`, in event layout)."""
         if self.image_shape is not None:

@@ -168,6 +168,9 @@ class WaveNet(AutoregressiveModel):
             Pointwise1d(skip_channels, head.num_params(1)),
         )
 
+    def output_layers(self) -> tuple[nn.Module, ...]:
+        return (self.output[-1],)
+
     @property
     def receptive_field(self) -> int:
         """How many past samples the parameters of a step see: ``1 + sum_l d_l (k - 1)``."""
