@@ -140,6 +140,10 @@ class AutoregressiveDistribution(TorchDistribution):
         self._reparameterized = value
 
     def expand(self, batch_shape: torch.Size | tuple[int, ...], _instance: Any = None) -> AutoregressiveDistribution:
+        """The same distribution over a larger batch, the contexts expanded (no copy).
+
+        Torch's rule: every existing batch dim is kept or is 1, else a ``RuntimeError``.
+        """
         batch_shape = check_shape("batch_shape", batch_shape)
         old = self.batch_shape
         kept = batch_shape[len(batch_shape) - len(old) :]  # the trailing dims that face the existing ones
@@ -275,7 +279,7 @@ class AutoregressiveDistribution(TorchDistribution):
         by it and component scales multiplied by it. ``log_prob`` of the result
         is exact for the tempered distribution. ``temper(1.0)`` equals ``self``.
         Tempering an already tempered distribution multiplies the temperatures;
-        the product must lie in :data:`TEMPERATURE_RANGE` (``[1e-6, 1e6]``), where
+        the product must lie in :data:`~pyro_autoregressive.distribution.TEMPERATURE_RANGE` (``[1e-6, 1e6]``), where
         results stay finite: beyond it logits divided by it overflow and scales
         multiplied by it underflow.
         """

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+import sys
+from typing import TYPE_CHECKING, Any
 
 import torch
 from pyro.distributions.conditional import ConditionalDistribution
@@ -14,6 +15,11 @@ from .heads import Head
 from .layout import StepLayout
 from .sampling import IncrementalState, NaiveState
 
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # pragma: no cover
+    from typing_extensions import Self
+
 if TYPE_CHECKING:
     from .distribution import AutoregressiveDistribution
 
@@ -22,8 +28,6 @@ __all__ = ["MODEL_REGISTRY", "AutoregressiveModel"]
 #: model classes by :func:`~pyro_autoregressive.config.registry_name`, for :func:`pyro_autoregressive.load`
 #: (nothing is executed from a file)
 MODEL_REGISTRY: Registry[AutoregressiveModel] = Registry("model")
-
-_Model = TypeVar("_Model", bound="AutoregressiveModel")
 
 
 class AutoregressiveModel(nn.Module, ConditionalDistribution):
@@ -104,7 +108,7 @@ class AutoregressiveModel(nn.Module, ConditionalDistribution):
         )
 
     @torch.no_grad()
-    def reset_to_neutral_(self: _Model, spread: float = 0.0) -> _Model:
+    def reset_to_neutral_(self, spread: float = 0.0) -> Self:
         r"""Make every conditional the head's neutral distribution, in place; returns the model.
 
         It returns the model as ``requires_grad_`` does, so that it chains at construction.

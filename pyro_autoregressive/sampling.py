@@ -20,7 +20,7 @@ __all__ = ["IncrementalState", "NaiveState", "RasterState", "ancestral_sample"]
 class IncrementalState:
     """What a model keeps between generation steps (queues, KV cache, raster caches).
 
-    A state is made by :meth:`AutoregressiveModel.incremental_state` for a flat
+    A state is made by :meth:`~pyro_autoregressive.AutoregressiveModel.incremental_state` for a flat
     batch of ``N`` sequences and walks through the steps in order. At step ``i``:
 
     * :meth:`params` returns the head parameters ``(N, P)`` of step ``i`` given

@@ -61,7 +61,8 @@ def generate_stream(
     :param num_sequences: ``N``; by default the batch of the context and the
         prefix, else 1. A context or prefix batch of 1 is repeated ``N`` times; any
         other batch must be ``N``.
-    :param temperature: a finite float ``> 0`` dividing the logits (as :meth:`temper`).
+    :param temperature: a finite float ``> 0`` dividing the logits (as
+        :meth:`~pyro_autoregressive.AutoregressiveDistribution.temper`).
     :param progress: show a ``tqdm`` progress bar.
 
     Example::

@@ -43,14 +43,14 @@ class CoupledMixture(Head, abstract=True):
     Tempering by ``T`` divides the mixture logits by ``T`` and multiplies every
     component scale by ``T``. Log-scales are clamped below at
     :attr:`min_log_scale` before tempering and above at :attr:`max_log_scale`
-    after it, in :meth:`log_prob` and in sampling alike.
+    after it, in :meth:`~pyro_autoregressive.heads.Head.log_prob` and in sampling alike.
     """
 
     is_discrete = False
     #: lower bound of the log-scales before tempering (PixelCNN++ uses -7)
     min_log_scale: float = -7.0
-    #: upper bound of the log-scales after tempering: a scale of ``e^80`` times any
-    #: noise a draw can take stays finite in float32
+    #: upper bound of the log-scales after tempering (a scale of ``e^80`` times any noise a draw
+    #: can take stays finite in float32)
     max_log_scale: float = 80.0
     num_components: int
 
@@ -158,7 +158,7 @@ class CoupledMixture(Head, abstract=True):
         .. math::
             \log p(x_{\le c}) = \log \sum_m \pi_m \prod_{c' \le c} f_{c',m}(x_{c'}),
 
-        so it reads only channels ``<= c``, and the entries sum to :meth:`log_prob`
+        so it reads only channels ``<= c``, and the entries sum to :meth:`~pyro_autoregressive.heads.Head.log_prob`
         (up to rounding). Each entry is a normalised density (or mass) in
         :math:`x_c` for every prefix, which is how a multi-channel step's
         normalisation is checked one channel at a time.

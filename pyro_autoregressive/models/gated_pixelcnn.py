@@ -191,7 +191,7 @@ class GatedPixelCNNState(RasterState):
     """Cached sampling for :class:`GatedPixelCNN` (Ramachandran et al. 2017).
 
     At the first pixel of a row the vertical stack runs for the whole row
-    (:meth:`GatedPixelCNN.vertical_stack`, each convolution's ``at`` reading the
+    (:meth:`~pyro_autoregressive.GatedPixelCNN.vertical_stack`, each convolution's ``at`` reading the
     rows above from a :class:`~pyro_autoregressive.nn.grid_cache.GridCache`); each
     pixel then costs one position of the horizontal stack, whose ``1 x (k // 2 + 1)``
     convolutions read the current row's inputs from their grids.

@@ -54,7 +54,7 @@ class Transformer(AutoregressiveModel):
     see the local context at ``i``).
 
     Sampling with ``cache=True`` keeps, per layer, the keys and values of the
-    committed positions (:class:`TransformerState`), so each step costs one
+    committed positions (:class:`~pyro_autoregressive.models.transformer.TransformerState`), so each step costs one
     position's pass instead of the whole prefix; a prompt given by
     ``condition_on_prefix`` is encoded in one parallel causal pass.
 
