@@ -17,6 +17,7 @@ from .flags import Parser
 
 __all__ = ["MODELS", "build_parser", "main"]
 
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="pyro-autoregressive", description="Train, sample and evaluate autoregressive distributions.")
     commands = parser.add_subparsers(dest="command", required=True)
