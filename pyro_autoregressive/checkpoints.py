@@ -33,13 +33,14 @@ import numpy as np
 import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save_file
+from torch.optim.swa_utils import AveragedModel
 
 from . import distributed
 from .atomic import current_directory, replacing_directory
 from .model import AutoregressiveModel
 from .persistence import load, save
 
-__all__ = ["FORMAT_VERSION", "read_checkpoint", "rng_state", "set_rng_state", "write_checkpoint"]
+__all__ = ["FORMAT_VERSION", "Trainer", "read_checkpoint", "rng_state", "set_rng_state", "write_checkpoint"]
 
 #: the version of the checkpoint layout (``trainer.json``'s ``format_version``)
 FORMAT_VERSION = 1
@@ -125,6 +126,68 @@ def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"][r], device)
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])  # noqa: NPY002
+
+
+class Trainer:
+    """What :func:`~pyro_autoregressive.training.fit` trains with, to and from a checkpoint's state."""
+
+    def __init__(
+        self,
+        model: AutoregressiveModel,
+        optimizer: torch.optim.Optimizer,
+        schedule: Any,
+        averaged: AveragedModel | None,
+    ) -> None:
+        self.model, self.optimizer, self.schedule, self.averaged = model, optimizer, schedule, averaged
+
+    def state(self, device: torch.device, **progress: Any) -> dict[str, Any]:
+        """``progress`` (the epoch, history, best weights) with the optimizer's, schedule's, average's and RNG states.
+
+        A collective under ``torchrun`` (the processes' random states are gathered).
+        """
+        return {
+            **progress,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.schedule is None else self.schedule.state_dict(),
+            "averaged": None if self.averaged is None else self.averaged.state_dict(),
+            "rng": rng_state(device),
+            "world_size": distributed.world_size(),
+        }
+
+    def resume(self, path: Path) -> dict[str, Any]:
+        """Load the checkpoint ``path`` into the model, optimizer, schedule, average and random generators.
+
+        Returns the checkpoint's state (the progress given to :meth:`state` among it).
+        A checkpoint of another model (class or configuration), or written with a
+        schedule or an average where there is none (or the other way), is a ``ValueError``.
+        """
+        saved, state = read_checkpoint(path)
+        if type(saved) is not type(self.model) or _as_json(saved.config()) != _as_json(self.model.config()):
+            raise ValueError(
+                f"resume: {os.fspath(path)!r} holds a checkpoint of another model: "
+                f"{type(saved).__name__} {_as_json(saved.config())}, "
+                f"not this {type(self.model).__name__} {_as_json(self.model.config())}"
+            )
+        for name, here, there in (
+            ("scheduler", self.schedule, state["scheduler"]),
+            ("ema_decay", self.averaged, state["averaged"]),
+        ):
+            if (here is None) != (there is None):
+                have = "without" if there is None else "with"
+                raise ValueError(f"{name}: the checkpoint {os.fspath(path)!r} was written {have} one; resume alike")
+        self.model.load_state_dict(saved.state_dict())
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.schedule is not None:
+            self.schedule.load_state_dict(state["scheduler"])
+        if self.averaged is not None:
+            self.averaged.load_state_dict(state["averaged"])
+        set_rng_state(state["rng"], self.model.device)
+        return state
+
+
+def _as_json(config: dict[str, Any]) -> str:
+    """A model config in one canonical form (tuples and lists alike, as in a saved file)."""
+    return json.dumps(config, sort_keys=True)
 
 
 def _encode(value: Any, tensors: dict[str, torch.Tensor], where: str) -> Any:

@@ -87,6 +87,7 @@ def process_group(device: torch.device | str) -> Iterator[torch.device]:
         dist.init_process_group("gloo")
     try:
         yield device
+        dist.barrier()  # no process leaves (and tears its connections down) while another still talks to it
     finally:
         dist.destroy_process_group()
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -21,7 +18,7 @@ from tqdm.auto import tqdm
 from . import distributed
 from .atomic import current_directory
 from .batches import Batch, as_batches, set_epoch, to_device, unpack
-from .checkpoints import read_checkpoint, rng_state, set_rng_state, write_checkpoint
+from .checkpoints import STATE_NAME, Trainer, write_checkpoint
 from .checks import check_int, check_positive
 from .model import AutoregressiveModel
 from .persistence import save
@@ -295,9 +292,12 @@ def fit(
 
     result = FitResult()
     best_state, best = _copy_state(kept), math.inf
-    trainer = _Trainer(model, optimizer, schedule, averaged)
-    if resume and (current_directory(checkpoint_dir / LAST) / "trainer.json").is_file():
-        result, best_state, best = trainer.resume(checkpoint_dir / LAST)
+    trainer = Trainer(model, optimizer, schedule, averaged)
+    if resume and (current_directory(checkpoint_dir / LAST) / STATE_NAME).is_file():
+        state = trainer.resume(checkpoint_dir / LAST)
+        fields, best = state["result"], state["best_score"]
+        result = FitResult(**{**fields, "history": [EpochRecord(**record) for record in fields["history"]]})
+        best_state = {name: t.to(device) for name, t in state["best_state"].items()}
     scorer = _LogProb(model, precision)
     step = distributed.data_parallel(scorer, device)  # after resuming: every process starts from rank 0's weights
     started = time.perf_counter() - result.seconds  # the time budget counts the run's earlier parts
@@ -377,7 +377,8 @@ def fit(
         bar.set_postfix(train=f"{train_nll:.2f}", val=f"{score:.2f}", best=f"{best:.2f}")
         result.seconds = time.perf_counter() - started
         if checkpoint_dir is not None:
-            state = trainer.state(epoch, result, best_state, best, device)  # a collective (the processes' RNG states)
+            progress_state = {"epoch": epoch, "result": dataclasses.asdict(result), "best_score": best}
+            state = trainer.state(device, **progress_state, best_state=best_state)  # a collective (RNG states)
             if distributed.is_main():
                 if improved:  # before the last: a kill in between leaves an older last, resumed to the same best
                     save(kept, checkpoint_dir / BEST)
@@ -403,72 +404,6 @@ def _stop_reason(
     if max_seconds is not None and distributed.any_process(time.perf_counter() - started >= max_seconds, device):
         return "max_seconds"
     return None
-
-
-class _Trainer:
-    """What :func:`fit` trains with, to and from a checkpoint's state (see :mod:`~pyro_autoregressive.checkpoints`)."""
-
-    def __init__(
-        self,
-        model: AutoregressiveModel,
-        optimizer: torch.optim.Optimizer,
-        schedule: Any,
-        averaged: AveragedModel | None,
-    ) -> None:
-        self.model, self.optimizer, self.schedule, self.averaged = model, optimizer, schedule, averaged
-
-    def state(
-        self, epoch: int, result: FitResult, best_state: dict[str, torch.Tensor], best: float, device: torch.device
-    ) -> dict[str, Any]:
-        """Everything but the model's weights that the epochs after ``epoch`` depend on."""
-        return {
-            "epoch": epoch,
-            "result": dataclasses.asdict(result),
-            "best_score": best,
-            "best_state": best_state,
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": None if self.schedule is None else self.schedule.state_dict(),
-            "averaged": None if self.averaged is None else self.averaged.state_dict(),
-            "rng": rng_state(device),
-            "world_size": distributed.world_size(),
-        }
-
-    def resume(self, path: Path) -> tuple[FitResult, dict[str, torch.Tensor], float]:
-        """Load the checkpoint ``path`` into the model, optimizer, schedule, average and random generators.
-
-        Returns the result so far, the best weights and their score.
-        """
-        saved, state = read_checkpoint(path)
-        if type(saved) is not type(self.model) or _as_json(saved.config()) != _as_json(self.model.config()):
-            raise ValueError(
-                f"resume: {os.fspath(path)!r} holds a checkpoint of another model: "
-                f"{type(saved).__name__} {_as_json(saved.config())}, "
-                f"not this {type(self.model).__name__} {_as_json(self.model.config())}"
-            )
-        for name, here, there in (
-            ("scheduler", self.schedule, state["scheduler"]),
-            ("ema_decay", self.averaged, state["averaged"]),
-        ):
-            if (here is None) != (there is None):
-                have = "without" if there is None else "with"
-                raise ValueError(f"{name}: the checkpoint {os.fspath(path)!r} was written {have} one; resume alike")
-        self.model.load_state_dict(saved.state_dict())
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.schedule is not None:
-            self.schedule.load_state_dict(state["scheduler"])
-        if self.averaged is not None:
-            self.averaged.load_state_dict(state["averaged"])
-        device = self.model.device
-        set_rng_state(state["rng"], device)
-        fields = state["result"]
-        result = FitResult(**{**fields, "history": [EpochRecord(**record) for record in fields["history"]]})
-        best_state = {name: t.to(device) for name, t in state["best_state"].items()}
-        return result, best_state, state["best_score"]
-
-
-def _as_json(config: dict[str, Any]) -> str:
-    """A model config in one canonical form (tuples and lists alike, as in a saved file)."""
-    return json.dumps(config, sort_keys=True)
 
 
 def _copy_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from .. import distributed
 from ..persistence import load
 from ..training import mean_nll
 from .data import DATASETS, open_splits
@@ -14,10 +15,12 @@ __all__ = ["add_parser", "evaluate"]
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    model = load(args.model_dir, map_location=device(args)).eval()
-    data = open_splits(args.data, model)
-    nll = mean_nll(model, data[args.split], batch_size=args.batch_size)
-    print(report(f"{args.split}", nll, data[args.split][0].numel()))
+    with distributed.process_group(device(args)) as on:  # under torchrun, each process scores its share
+        model = load(args.model_dir, map_location=on).eval()
+        data = open_splits(args.data, model)
+        nll = mean_nll(model, data[args.split], batch_size=args.batch_size, across_processes=True)
+        if distributed.is_main():
+            print(report(f"{args.split}", nll, data[args.split][0].numel()))
     return 0
 
 

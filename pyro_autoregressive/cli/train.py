@@ -101,8 +101,24 @@ def _train(args: argparse.Namespace, on: torch.device) -> int:
             print(_interrupted(out, args.epochs), file=sys.stderr)
         return INTERRUPTED
     test_nll = mean_nll(model, data["test"], precision=args.precision, across_processes=True)
-    if not main:
-        return 0
+    if main:
+        _finish(args, out, model, data, result, summary, test_nll, on)
+    distributed.barrier()  # the run is written when any process returns
+    return 0
+
+
+def _finish(
+    args: argparse.Namespace,
+    out: Path,
+    model: torch.nn.Module,
+    data: Any,
+    result: Any,
+    summary: dict[str, Any],
+    test_nll: float,
+    on: torch.device,
+) -> None:
+    """Rank 0 writes the final model, samples, metrics and loss curves, and prints the report."""
+    dims = data["train"][0].numel()
     baseline = independent_histogram_nll(data["train"], data["test"], model.head.num_classes or 2)
     save(model, out / runs.MODEL)
     seconds = write_samples(model, out / "samples.png", 64, 1.0, cache=True)
@@ -113,7 +129,6 @@ def _train(args: argparse.Namespace, on: torch.device) -> int:
     print(report(f"{args.model} (test)", test_nll, dims))
     print(report("independent histograms", baseline, dims))
     print(f"wrote the run {out}: model/, samples.png (64 samples in {seconds:.2f} s), metrics.json, loss.png")
-    return 0
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
