@@ -58,6 +58,19 @@ def wait_for_checkpoint(process: subprocess.Popen, run: Path, timeout: float = 3
         time.sleep(0.005)
 
 
+def resume_counting_epochs(run: Path, monkeypatch) -> int:
+    """``train --resume RUN`` in this process; the number of epochs it trained (not those it resumed from)."""
+    trained = []
+    fit = cli.train.fit
+
+    def counting_fit(*args, callback, **kwargs):
+        return fit(*args, callback=lambda result: (trained.append(1), callback(result)), **kwargs)
+
+    monkeypatch.setattr(cli.train, "fit", counting_fit)
+    assert main(["train", "--resume", str(run), "--no-progress", "--threads", "1"]) == 0
+    return len(trained)
+
+
 def epochs_kept(run: Path) -> int:
     _, state = read_checkpoint(run / runs.CHECKPOINTS / "last")
     return state["epoch"] + 1
@@ -81,7 +94,7 @@ def uninterrupted(tmp_path_factory) -> tuple[list[tuple[float, float]], float]:
     return final_metrics(run)
 
 
-def test_resume_after_kill_9_is_the_uninterrupted_run(tmp_path, uninterrupted, one_thread):
+def test_resume_after_kill_9_is_the_uninterrupted_run(tmp_path, uninterrupted, one_thread, monkeypatch):
     """SIGKILL once the first checkpoint is written; ``--resume`` ends bit for bit where one go ends."""
     run = tmp_path / "run"
     process = start([*TRAIN, "--epochs", str(EPOCHS), "--out", str(run)])
@@ -92,12 +105,12 @@ def test_resume_after_kill_9_is_the_uninterrupted_run(tmp_path, uninterrupted, o
     kept = epochs_kept(run)
     assert 1 <= kept < EPOCHS, "the run ended before it was killed: nothing was tested"
     assert not (run / runs.METRICS_JSON).exists() or final_metrics(run)[1] is None  # it had not finished
-    assert main(["train", "--resume", str(run), "--no-progress", "--threads", "1"]) == 0
+    assert resume_counting_epochs(run, monkeypatch) == EPOCHS - kept  # it went on, it did not start over
     assert final_metrics(run) == uninterrupted  # exact: the same floats
     assert json.loads((run / runs.CONFIG_NAME).read_text())["resumed"][0]["processes"] == 1
 
 
-def test_ctrl_c_keeps_the_last_complete_epoch(tmp_path, uninterrupted, one_thread):
+def test_ctrl_c_keeps_the_last_complete_epoch(tmp_path, uninterrupted, one_thread, monkeypatch):
     """SIGINT: one line naming the kept epoch and the command to go on, exit status 130; then resumable."""
     run = tmp_path / "run"
     process = start([*TRAIN, "--epochs", str(EPOCHS), "--out", str(run)])
@@ -112,7 +125,7 @@ def test_ctrl_c_keeps_the_last_complete_epoch(tmp_path, uninterrupted, one_threa
         f"continue with: pyro-autoregressive train --resume {run}"
     ]
     par.load(run / runs.CHECKPOINTS / "last" / "model")  # the kept epoch's model loads as any saved model
-    assert main(["train", "--resume", str(run), "--no-progress", "--threads", "1"]) == 0
+    assert resume_counting_epochs(run, monkeypatch) == EPOCHS - kept
     assert final_metrics(run) == uninterrupted
 
 
