@@ -38,7 +38,8 @@ def _check_indices(name: str, indices: object, size: int) -> torch.Tensor:
         raise TypeError(f"{name}: expected a 1-D torch.long tensor of indices, got {received}")
     if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= size):
         raise ValueError(
-            f"{name}: expected indices in [0, {size - 1}] (size {size}), got [{int(indices.min())}, {int(indices.max())}]"
+            f"{name}: expected indices in [0, {size - 1}] (size {size}), "
+            f"got [{int(indices.min())}, {int(indices.max())}]"
         )
     return indices
 

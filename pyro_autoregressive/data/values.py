@@ -29,7 +29,7 @@ def integer_values(array: np.ndarray, where: str) -> torch.Tensor:
 
 
 def resolve_levels(values: torch.Tensor, levels: int | None, where: str) -> int:
-    """``levels`` given: every value must lie below it (else ``ValueError``); ``None``: the largest value + 1, at least 2."""
+    """``levels`` given: every value must lie below it (else ``ValueError``); ``None``: the largest value + 1 (>= 2)."""
     high = int(values.max()) if values.numel() else 0
     if levels is None:
         return max(high + 1, 2)
