@@ -106,6 +106,9 @@ def test_npy_errors(tmp_path):
     np.save(tmp_path / "values.npy", np.array([[0, 5, 2]]))
     with pytest.raises(ValueError, match=r"^levels: .* holds values up to 5, which levels=4 cannot model"):
         load_data(tmp_path / "values.npy", levels=4)
+    with pytest.raises(ValueError, match=r"^levels: .* holds values up to 5, which levels=5 cannot model"):
+        load_data(tmp_path / "values.npy", levels=5)  # the boundary: 5 needs 6 levels
+    assert load_data(tmp_path / "values.npy", levels=6).levels == 6
     np.save(tmp_path / "objects.npy", np.array([[1, "a"]], dtype=object))
     with pytest.raises(ValueError, match=r"^source: '.*objects.npy' is not a readable .npy file"):
         load_data(tmp_path / "objects.npy")
