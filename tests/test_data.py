@@ -496,6 +496,10 @@ def test_split_errors():
         Split.from_dict({k: v for k, v in record.items() if k != "seed"})
     with pytest.raises(ValueError, match=r"^items: expected a tensor of 10 rows \(the split's size\), got \(9,\)"):
         Split.random(10).apply(torch.zeros(9))
+    with pytest.raises(ValueError, match=r"^method: expected None, 'fixed' or 'random', got 'k-fold'"):
+        Dataset(torch.zeros(4, 2, dtype=torch.long), "sequence", 2).split(method="k-fold")
+    split = Split.random(np.int64(10), seed=np.int64(3))
+    assert type(split.seed) is int and type(split.size) is int and json.dumps(split.to_dict())
     with pytest.raises(ValueError, match=r"^seed: a random split records its seed"):
         Split(torch.arange(2), torch.arange(2, 3), torch.arange(3, 4), seed=None, method="random", size=4)
 
@@ -530,12 +534,18 @@ def test_digits_keeps_tomczaks_split():
     assert [(int(p[0]), int(p[-1]) + 1) for p in (split.train, split.val, split.test)] == list(DIGITS_SPLIT)
     assert Split.from_dict(json.loads(json.dumps(split.to_dict()))).to_dict() == split.to_dict()
     assert split.to_dict()["train"] == {"start": 0, "stop": 1000}  # the compact form of a run
-    assert data.split(fractions=(0.8, 0.1, 0.1)).method == "random"  # asked for: a random split
+    assert data.split(fractions=[0.8, 0.1, 0.1]).method == "fixed"  # the default fractions: the fixed split
+    with pytest.raises(ValueError, match=r"^fractions: the data set's fixed split has its own parts, not \(0.5"):
+        data.split(fractions=(0.5, 0.25, 0.25))  # never silently ignored
+    drawn = data.split(seed=1, fractions=(0.5, 0.25, 0.25), method="random")
+    assert drawn.method == "random" and len(drawn.train) == 1797 - 2 * 449
     old = load_digits_split()
     assert torch.equal(old["test"], torch.as_tensor(digits.data[1350:], dtype=torch.long))
     assert torch.equal(old["val"], torch.as_tensor(digits.data[1000:1350], dtype=torch.long))
     few = load_data("digits", max_items=100, levels=2)
     assert few.fixed_split is None and few.split().method == "random" and few.levels == 2
+    with pytest.raises(ValueError, match=r"^method: this data set has no fixed split"):
+        few.split(method="fixed")
     assert torch.equal(few.values, data.values[:100] * 2 // 17)
     assert same(reload(few), few)
 
