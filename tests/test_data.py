@@ -129,6 +129,10 @@ def test_npy_errors(tmp_path):
     (tmp_path / "archive.npz").rename(tmp_path / "archive.npy")
     with pytest.raises(ValueError, match=r"is an .npz archive, not an .npy array"):
         load_data(tmp_path / "archive.npy")
+    np.save(tmp_path / "plain.npy", np.zeros((2, 2), dtype=np.uint8))
+    (tmp_path / "plain.npy").rename(tmp_path / "plain.npz")
+    with pytest.raises(ValueError, match=r"is an .npy array, not an .npz archive"):
+        load_data(tmp_path / "plain.npz")
 
 
 def test_npz_labels_as_context(tmp_path):
