@@ -466,6 +466,8 @@ def test_dataset_checks_its_values():
         Dataset(ok, "sequence", 2, context=torch.tensor([0]), num_classes=1)
     with pytest.raises(ValueError, match=r"^sample_rate: expected an int for audio and None otherwise"):
         Dataset(ok, "audio", 2)
+    with pytest.raises(ValueError, match=r"^fixed_split: expected a Split of size 2, got size 3"):
+        Dataset(ok, "sequence", 2, fixed_split=Split.random(3))
     with pytest.raises(TypeError, match=r"^description: expected a JSON-serialisable dict"):
         Dataset(ok, "sequence", 2, description={"x": torch.zeros(1)})
 

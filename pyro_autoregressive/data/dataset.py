@@ -94,7 +94,9 @@ class Dataset:
         if self.fixed_split is not None and (
             not isinstance(self.fixed_split, Split) or self.fixed_split.size != len(values)
         ):
-            raise ValueError(f"fixed_split: expected a Split of size {len(values)}, got {self.fixed_split!r}")
+            fixed = self.fixed_split
+            received = f"size {fixed.size}" if isinstance(fixed, Split) else type(fixed).__name__
+            raise ValueError(f"fixed_split: expected a Split of size {len(values)}, got {received}")
 
     def _check_context(self) -> None:
         context, num_classes = self.context, check_int("num_classes", self.num_classes, 0)
