@@ -467,7 +467,7 @@ def test_dataset_checks_its_values():
     with pytest.raises(ValueError, match=r"^sample_rate: expected an int for audio and None otherwise"):
         Dataset(ok, "audio", 2)
     with pytest.raises(ValueError, match=r"^fixed_split: expected a Split of size 2, got size 3"):
-        Dataset(ok, "sequence", 2, fixed_split=Split.random(3))
+        Dataset(ok, "sequence", 2, fixed_split=Split.random(3, fractions=(1.0, 0.0, 0.0)))
     with pytest.raises(TypeError, match=r"^description: expected a JSON-serialisable dict"):
         Dataset(ok, "sequence", 2, description={"x": torch.zeros(1)})
 
