@@ -505,11 +505,16 @@ def test_ragged_prefix(case: Case, device):
         torch.manual_seed(seed_for("ragged-equal", case.id))
         assert torch.equal(e.sample((2,)), x)
         assert torch.equal(e.log_prob(x), c.log_prob(x))
-    # expand and sample_shape carry the per-row lengths
-    e = d.condition_on_prefix(prompt, ragged_lengths(num_steps, device)["from1"]).expand((2, 3))
+    # expand, sample_shape and batch_chunk carry the per-row lengths
+    c = d.condition_on_prefix(prompt, ragged_lengths(num_steps, device)["from1"])
+    e = c.expand((2, 3))
     y = e.sample((2,))
     assert y.shape == (2, 2, 3) + tuple(d.event_shape) and e.support.check(y).all()
     assert torch.isfinite(e.log_prob(y)).all()
+    torch.manual_seed(seed_for("ragged-chunk", case.id))
+    chunked = c.sample((2,), batch_chunk=3)  # a chunk per draw of the batch (the flat batch is sample-major)
+    torch.manual_seed(seed_for("ragged-chunk", case.id))
+    torch.testing.assert_close(chunked, torch.stack([c.sample(), c.sample()]), **tolerance)
 
 
 def test_save_load_round_trip(case: Case, device, tmp_path):
