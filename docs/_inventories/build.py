@@ -42,6 +42,7 @@ OBJECTS: dict[str, list[tuple[str, str, str] | tuple[str, str, str, str]]] = {
         ("collections.abc.Iterable", "class", "library/collections.abc.html#$"),
         ("collections.abc.Iterator", "class", "library/collections.abc.html#$"),
         ("collections.abc.Sequence", "class", "library/collections.abc.html#$"),
+        ("os.PathLike", "class", "library/os.html#$"),
         ("pathlib.Path", "class", "library/pathlib.html#$"),
         ("typing.Protocol", "class", "library/typing.html#$"),
         ("typing.NamedTuple", "class", "library/typing.html#$"),
@@ -69,6 +70,7 @@ OBJECTS: dict[str, list[tuple[str, str, str] | tuple[str, str, str, str]]] = {
         # the hints name the defining module; the documentation lists it as torch.optim.Optimizer
         ("torch.optim.optimizer.Optimizer", "class", "optim.html#torch.optim.Optimizer", "torch.optim.Optimizer"),
         ("torch.utils.data.DataLoader", "class", "data.html#$"),
+        ("torch.optim.swa_utils.AveragedModel", "class", "generated/torch.optim.swa_utils.AveragedModel.html#$"),
         ("torch.distributions.distribution.Distribution", "class", "distributions.html#$"),
         ("torch.distributions.distribution.Distribution.expand", "method", "distributions.html#$"),
         ("torch.distributions.constraints.Constraint", "class", "distributions.html#$"),
