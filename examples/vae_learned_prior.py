@@ -20,7 +20,7 @@ used as a latent site ``pyro.sample("z", made.condition())`` under
 
 Every VAE starts from the same encoder and decoder weights and sees the same minibatches
 and the same draws of ``q`` (the seed is set again before training), and the learned prior
-starts as ``N(0, I)`` (``--prior-init standard``: its output layer is zeroed), so
+starts as ``N(0, I)`` (``--prior-init standard``: ``prior.reset_to_neutral_(spread=0.1)``), so
 the only difference between a VAE and its control is what the prior learns.
 
 Reports the held-out (test split) ELBO and an importance-weighted estimate of
@@ -84,26 +84,6 @@ def learned_prior(model: str, latent: int, components: int, hidden: int) -> par.
     return par.Transformer(head, max_length=latent, d_model=hidden, num_heads=4, num_layers=2)
 
 
-@torch.no_grad()
-def start_as_standard_normal(prior: par.AutoregressiveModel, components: int) -> None:
-    """Zero the prior's output layer (and MADE's direct connection): every step starts as ``N(0, 1)``.
-
-    The prior is then exactly ``N(0, I)`` at the first step of training (for a mixture,
-    the component locations are spread by +-0.1 so that the components can move apart).
-    The hidden layers keep their random weights, so the output layer's gradient is not zero.
-    """
-    if isinstance(prior, par.MADE):
-        output = prior.layers[-1]
-        prior.direct.weight.zero_()
-    else:
-        output = prior.output
-    output.weight.zero_()
-    bias = output.bias.view(-1, prior.head.num_params(1))  # (D or 1, P): [logits (M > 1), locs, log-scales]
-    bias.zero_()
-    if components > 1:
-        bias[:, components : 2 * components] = torch.linspace(-0.1, 0.1, components)
-
-
 class VAE(nn.Module):
     """Encoder, decoder and (optionally learned) prior; ``model`` and ``guide`` are Pyro programs."""
 
@@ -130,7 +110,9 @@ class VAE(nn.Module):
         if prior == "made":
             self.prior = learned_prior(prior_model, latent, components, prior_hidden)
             if prior_init == "standard":
-                start_as_standard_normal(self.prior, components)
+                # every step N(0, 1): exactly N(0, I) at the first step of training (a mixture's
+                # components at -0.1 .. 0.1, so that they can move apart)
+                self.prior.reset_to_neutral_(spread=0.1)
 
     def prior_distribution(self) -> dist.TorchDistribution:
         if self.prior is None:

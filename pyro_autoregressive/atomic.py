@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["current_directory", "replacing_directory"]
+__all__ = ["current_directory", "replacing_directory", "write_file_atomically"]
 
 _STAGING = "saving"  # .name.saving-XXXX: a new copy being written (never read)
 _ASIDE = "replaced"  # .name.replaced-XXXX: the previous copy, moved aside for the swap
@@ -110,3 +110,26 @@ def replacing_directory(path: Path, allowed: frozenset[str]) -> Iterator[Path]:
         raise
     for leftover in _siblings(path, _STAGING) + _siblings(path, _ASIDE):
         shutil.rmtree(leftover, ignore_errors=True)
+
+
+def write_file_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` by a temporary file beside it, flushed, then renamed over it.
+
+    A process killed at any moment leaves ``path`` as it was or as written, never
+    partly written (perhaps a ``.name.saving-*`` leftover beside it, which the next
+    write removes). One writer at a time per ``path``.
+    """
+    path = Path(path)
+    staging = path.parent / f".{path.name}.{_STAGING}-{secrets.token_hex(8)}"
+    try:
+        with open(staging, "xb") as file:  # created with the umask's permissions, as ``path`` would be
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(staging, path)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    _fsync(path.parent)
+    for leftover in _siblings(path, _STAGING):  # of earlier writes that were killed
+        leftover.unlink(missing_ok=True)

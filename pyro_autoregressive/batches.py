@@ -6,9 +6,9 @@ from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 import torch
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler, TensorDataset
 
-__all__ = ["Batch", "as_batches", "to_device", "unpack"]
+__all__ = ["Batch", "as_batches", "set_epoch", "to_device", "unpack"]
 
 
 class Batch(NamedTuple):
@@ -28,6 +28,9 @@ def as_batches(
     batch_size: int,
     shuffle: bool,
     pin_memory: bool = False,
+    seed: int | None = None,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> Iterable:
     """A re-iterable of batches of ``data``, whichever form it comes in.
 
@@ -39,7 +42,20 @@ def as_batches(
     identically under one seed; in order, it is served as slices and draws none. Anything else must be re-iterable (a
     ``DataLoader``, a list of batches): a one-shot iterator could serve one epoch only.
 
+    With a ``seed`` (or more than one process), shuffled tensors are served by a
+    ``DistributedSampler``: the order of epoch ``e`` is ``torch.randperm(N)`` under
+    a ``torch.Generator`` seeded with ``seed + e`` (set by :func:`set_epoch`), and
+    process ``rank`` of ``world_size`` takes its positions ``rank, rank + world_size, ...``
+    (padded by repetition to a multiple of ``world_size``). The order then
+    depends on nothing else (not the global generator), so a resumed run sees the
+    batches an uninterrupted one would, and the ``world_size`` per-process batches of
+    one step hold together the examples of one step of a single process with
+    ``world_size`` times the batch size.
+
     :param name: the argument's name, for errors.
+    :param seed: the data order's seed (see above); None: the global generator.
+    :param rank: this process's index among ``world_size``; in order, it takes the
+        positions ``rank, rank + world_size, ...`` (no padding: each example is served once).
     """
     if isinstance(data, torch.Tensor):
         tensors = [t for t in (data, context, local_context) if t is not None]
@@ -50,11 +66,21 @@ def as_batches(
         if len(data) == 0:
             raise ValueError(f"{name}: expected at least one example, got an empty tensor of shape {tuple(data.shape)}")
         if not shuffle:  # slices, in order (no loader: it would draw a seed from the global generator)
-            return _Slices(Batch(data, context, local_context), batch_size)
+            return _Slices(
+                Batch(*(None if t is None else t[rank::world_size] for t in (data, context, local_context))), batch_size
+            )
         dataset = TensorDataset(*tensors)
-        sampler = BatchSampler(RandomSampler(dataset), batch_size, drop_last=False)
-        loader = DataLoader(dataset, batch_size=None, sampler=sampler, pin_memory=pin_memory)
-        return _Unpacked(loader, context is not None, local_context is not None)
+        if seed is None and world_size == 1:
+            sampler = BatchSampler(RandomSampler(dataset), batch_size, drop_last=False)
+            loader = DataLoader(dataset, batch_size=None, sampler=sampler, pin_memory=pin_memory)
+            return _Unpacked(loader, context is not None, local_context is not None)
+        order = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed or 0)
+        sampler = BatchSampler(order, batch_size, drop_last=False)
+        # the loader's own generator: its per-epoch draw (a base seed for workers) leaves the global one alone
+        loader = DataLoader(
+            dataset, batch_size=None, sampler=sampler, pin_memory=pin_memory, generator=torch.Generator()
+        )
+        return _Unpacked(loader, context is not None, local_context is not None, order)
     if context is not None or local_context is not None:
         raise ValueError(
             f"{name}_context: give the contexts inside the batches when {name} is a loader or an iterable, "
@@ -67,6 +93,15 @@ def as_batches(
             f"{name}: expected a re-iterable (a DataLoader, a list of batches), got a one-shot {type(data).__name__}"
         )
     return data
+
+
+def set_epoch(batches: Iterable, epoch: int) -> None:
+    """Tell a seeded order (ours, or a user's ``DataLoader`` over a ``DistributedSampler``) which epoch begins."""
+    for holder in (batches, getattr(batches, "sampler", None), getattr(batches, "batch_sampler", None)):
+        for candidate in (holder, getattr(holder, "sampler", None)):
+            if callable(getattr(candidate, "set_epoch", None)):
+                candidate.set_epoch(epoch)
+                return
 
 
 def unpack(name: str, batch: object) -> Batch:
@@ -94,8 +129,16 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
 class _Unpacked:
     """The batches of a ``TensorDataset`` loader as :class:`Batch`, with the absent contexts as None."""
 
-    def __init__(self, loader: DataLoader, has_context: bool, has_local_context: bool) -> None:
+    def __init__(
+        self, loader: DataLoader, has_context: bool, has_local_context: bool, order: DistributedSampler | None = None
+    ) -> None:
         self.loader, self.has_context, self.has_local_context = loader, has_context, has_local_context
+        self.order = order
+
+    def set_epoch(self, epoch: int) -> None:
+        """The seeded order of epoch ``epoch`` (nothing to do for an order from the global generator)."""
+        if self.order is not None:
+            self.order.set_epoch(epoch)
 
     def __len__(self) -> int:
         return len(self.loader)

@@ -16,12 +16,13 @@ from .distribution_checks import (
     check_batch_chunk,
     check_context,
     check_local_context,
+    check_num_steps,
     check_stop_value,
     value_float_dtype,
 )
 from .layout import StepLayout
 from .sampling import NaiveState, ancestral_sample
-from .supports import PaddedSupport, PrefixedSupport
+from .supports import PaddedSupport, PrefixedSupport, carries_prefix, describe_steps, prefix_mask
 
 if TYPE_CHECKING:
     from .model import AutoregressiveModel
@@ -77,6 +78,7 @@ class AutoregressiveDistribution(TorchDistribution):
         self.temperature = 1.0
         self.filters: tuple[Filter, ...] = ()  # top_k, top_p, min_p, in call order (after the temperature)
         self.prefix: torch.Tensor | None = None  # (*B', n, C) steps, or None
+        self.prefix_lengths: torch.Tensor | None = None  # (*B,) steps fixed per row (ragged), None: all n
         self.stop_value = None if stop_value is None else check_stop_value(model, layout, stop_value)
         context_batch = check_context(model, context)
         local_batch = check_local_context(model, layout, local_context)
@@ -117,7 +119,7 @@ class AutoregressiveDistribution(TorchDistribution):
             support = PaddedSupport(support, self.stop_value)
         if self.prefix is None:
             return support
-        return PrefixedSupport(support, self.layout, self.prefix)
+        return PrefixedSupport(support, self.layout, self.prefix, self.prefix_lengths)
 
     @classmethod
     def infer_shapes(cls, **arg_shapes: Any) -> tuple[torch.Size, torch.Size]:
@@ -140,6 +142,10 @@ class AutoregressiveDistribution(TorchDistribution):
         self._reparameterized = value
 
     def expand(self, batch_shape: torch.Size | tuple[int, ...], _instance: Any = None) -> AutoregressiveDistribution:
+        """The same distribution over a larger batch, the contexts expanded (no copy).
+
+        Torch's rule: every existing batch dim is kept or is 1, else a ``RuntimeError``.
+        """
         batch_shape = check_shape("batch_shape", batch_shape)
         old = self.batch_shape
         kept = batch_shape[len(batch_shape) - len(old) :]  # the trailing dims that face the existing ones
@@ -158,6 +164,8 @@ class AutoregressiveDistribution(TorchDistribution):
             new.local_context = self.local_context.expand(batch_shape + self.local_context.shape[-event_dims:])
         if self.prefix is not None:
             new.prefix = self.prefix.expand(batch_shape + self.prefix.shape[-2:])
+        if self.prefix_lengths is not None:
+            new.prefix_lengths = self.prefix_lengths.expand(batch_shape)
         super(AutoregressiveDistribution, new).__init__(batch_shape, self.event_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
@@ -169,8 +177,9 @@ class AutoregressiveDistribution(TorchDistribution):
     def step_log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """Per-step terms ``log p(x_i | x_<i)``, shape ``sample_shape + batch_shape + (num_steps,)``.
 
-        Steps fixed by :meth:`condition_on_prefix`, and with ``stop_value`` the
-        steps after the first stop (the padding), contribute 0. The terms sum to
+        Steps fixed by :meth:`condition_on_prefix` (each row's own, for a ragged
+        prompt), and with ``stop_value`` the steps after the first stop (the
+        padding), contribute 0. The terms sum to
         :meth:`log_prob`. After ``top_k``, ``top_p`` or ``min_p`` a step outside the
         truncated support has the term ``-inf`` (a ``ValueError`` with validation on).
         """
@@ -189,7 +198,7 @@ class AutoregressiveDistribution(TorchDistribution):
         event_dim = len(self.event_shape)
         value_batch = value.shape[: value.dim() - event_dim]
         shape = torch.broadcast_shapes(value_batch, self.batch_shape)
-        if self.context is None and self.local_context is None:
+        if self.context is None and self.local_context is None and self.prefix_lengths is None:
             shape_used = value_batch  # nothing varies along the batch: score x as it is, then broadcast
         else:
             shape_used = shape
@@ -204,7 +213,10 @@ class AutoregressiveDistribution(TorchDistribution):
         else:
             terms = self.model.head.log_prob(params, steps, self.temperature)  # (N, S)
         if self.prefix is not None:
-            fixed = torch.arange(self.layout.num_steps, device=terms.device) < self.prefix.shape[-2]
+            if self.prefix_lengths is None:
+                fixed = torch.arange(self.layout.num_steps, device=terms.device) < self.prefix.shape[-2]  # (S,)
+            else:  # a ragged prompt: each row's own steps, (N, S)
+                fixed = prefix_mask(self.prefix_lengths.expand(shape_used).reshape(-1), self.layout.num_steps)
             terms = terms.masked_fill(fixed, 0.0)
         if self.stop_value is not None:
             is_stop = steps[..., 0] == self.stop_value  # (N, S)
@@ -275,7 +287,7 @@ class AutoregressiveDistribution(TorchDistribution):
         by it and component scales multiplied by it. ``log_prob`` of the result
         is exact for the tempered distribution. ``temper(1.0)`` equals ``self``.
         Tempering an already tempered distribution multiplies the temperatures;
-        the product must lie in :data:`TEMPERATURE_RANGE` (``[1e-6, 1e6]``), where
+        the product must lie in :data:`~pyro_autoregressive.distribution.TEMPERATURE_RANGE` (``[1e-6, 1e6]``), where
         results stay finite: beyond it logits divided by it overflow and scales
         multiplied by it underflow.
         """
@@ -296,7 +308,7 @@ class AutoregressiveDistribution(TorchDistribution):
         new.temperature = product
         return new
 
-    def condition_on_prefix(self, value: torch.Tensor, num_steps: int) -> AutoregressiveDistribution:
+    def condition_on_prefix(self, value: torch.Tensor, num_steps: int | torch.Tensor) -> AutoregressiveDistribution:
         """The distribution whose first ``num_steps`` steps are fixed to those of ``value``.
 
         ``value`` has shape ``(*B', *event_shape)`` with ``B'`` broadcasting against
@@ -305,24 +317,67 @@ class AutoregressiveDistribution(TorchDistribution):
         completes the rest; ``log_prob(x)`` sums the steps ``>= num_steps``
         (with validation on, ``x`` must carry the same prefix, and ``support``
         holds only such values). ``value`` is checked even with validation off.
+
+        Ragged prompts: ``num_steps`` may be an integer tensor of per-row prompt
+        lengths in ``[0, S]`` (``S = self.num_steps``), whose shape broadcasts against the batch
+        (and ``B'``; the result's batch shape is the broadcast of all three). Row
+        ``b`` then fixes its first ``num_steps[b]`` steps: ``log_prob`` and
+        ``step_log_prob`` count the steps ``>= num_steps[b]`` of row ``b``, and
+        ``sample`` keeps each row's prompt and draws the rest. The steps every
+        row is given (the shortest prompt) are encoded in one parallel pass where
+        the model's state allows it (as for an int); a longer prompt's further
+        steps are fed through the incremental state one at a time, teacher-forced
+        as a drawn value would be, which is exact (``cache=True`` and
+        ``cache=False`` still agree under one seed) but costs one cached step per
+        such position. Every row draws the random numbers of every step after the
+        shortest prompt (a row still inside its prompt discards its draw), so a
+        row of length 0 draws what it would unconditioned, and a tensor whose
+        lengths are all ``n`` samples exactly as the int ``n``.
+
+        Conditioning a conditioned distribution again extends its prefix: every
+        row must fix at least the steps it fixed before (``ValueError`` naming
+        ``num_steps`` otherwise) and ``value`` must agree with the earlier prefix
+        there (``ValueError`` naming ``value``).
+
+        :raises TypeError: if ``num_steps`` is not an int (a bool, a float) or is
+            a tensor of a non-integer dtype.
+        :raises ValueError: if ``num_steps`` (any of its values) is outside
+            ``[0, S]``, or a tensor on another device or of a shape that
+            does not broadcast against the batch.
         """
-        expected = f"an int in [0, {self.layout.num_steps}]"
-        if isinstance(num_steps, bool) or not isinstance(num_steps, numbers.Integral):
-            raise TypeError(f"num_steps: expected {expected}, got {type(num_steps).__name__} {num_steps!r}")
-        num_steps = int(num_steps)
-        if not 0 <= num_steps <= self.layout.num_steps:
-            raise ValueError(f"num_steps: expected {expected}, got {num_steps!r}")
+        num_steps = check_num_steps(num_steps, self.layout.num_steps, self.model.device)
         # checked even with validation off (once, not per call): the prefix is fed to the network
-        self._validate_sample(value, padded_steps=num_steps)  # also checks it agrees with a prefix fixed before
+        self._validate_sample(value, check_prefix=False, padded_steps=0)
         event_dim = len(self.event_shape)
         batch_shape = torch.broadcast_shapes(value.shape[: value.dim() - event_dim], self.batch_shape)
-        steps = self.layout.to_steps(value)[..., :num_steps, :].to(self.model.head.value_dtype(self.model.dtype))
-        if self.prefix is not None and self.prefix.shape[-2] > num_steps:
-            raise ValueError(
-                f"num_steps: this distribution already fixes {self.prefix.shape[-2]} steps, got {num_steps}"
-            )
+        ragged = isinstance(num_steps, torch.Tensor)
+        if ragged:
+            try:
+                batch_shape = torch.broadcast_shapes(num_steps.shape, batch_shape)
+            except RuntimeError:
+                raise ValueError(
+                    f"num_steps: expected a shape that broadcasts against the batch shape {tuple(batch_shape)} (of "
+                    f"the distribution and value), got {tuple(num_steps.shape)}"
+                ) from None
+        if self.stop_value is not None:
+            self._check_padding(value, num_steps)  # within each row's prompt: its later steps are ignored
+        self._check_carries_prefix(value)  # agrees with a prefix fixed before
+        if self.prefix is not None:
+            before = self.prefix.shape[-2] if self.prefix_lengths is None else self.prefix_lengths
+            if bool(torch.as_tensor(num_steps < before).any()):
+                raise ValueError(
+                    f"num_steps: this distribution already fixes {describe_steps(before)} steps, got "
+                    f"{describe_steps(num_steps)}"
+                    + (", fewer in some row" if ragged or self.prefix_lengths is not None else "")
+                )
+        if ragged:
+            longest = int(num_steps.max()) if num_steps.numel() else 0
+        else:
+            longest = num_steps
+        steps = self.layout.to_steps(value)[..., :longest, :].to(self.model.head.value_dtype(self.model.dtype))
         new = self.expand(batch_shape) if batch_shape != self.batch_shape else self._copy()
         new.prefix = steps.expand(batch_shape + steps.shape[-2:])
+        new.prefix_lengths = num_steps.expand(batch_shape) if ragged else None
         return new
 
     def top_k(self, k: int) -> AutoregressiveDistribution:
@@ -409,11 +464,13 @@ class AutoregressiveDistribution(TorchDistribution):
         shape = sample_shape + self.batch_shape
         batch_size = math.prod(shape)
         context, local_context = self._flat_contexts(shape)
-        prefix = None
+        prefix = lengths = None
         if self.prefix is not None:
             prefix = self.prefix.expand(shape + self.prefix.shape[-2:]).reshape((batch_size,) + self.prefix.shape[-2:])
+        if self.prefix_lengths is not None:
+            lengths = self.prefix_lengths.expand(shape).reshape(batch_size)  # (N,)
         if batch_chunk is None or batch_chunk >= batch_size:
-            steps = self._sample_flat(batch_size, cache, context, local_context, prefix)
+            steps = self._sample_flat(batch_size, cache, context, local_context, prefix, lengths)
         else:
             chunks = []
             for start in range(0, batch_size, batch_chunk):
@@ -426,6 +483,7 @@ class AutoregressiveDistribution(TorchDistribution):
                         None if context is None else context[rows],
                         None if local_context is None else local_context[rows],
                         None if prefix is None else prefix[rows],
+                        None if lengths is None else lengths[rows],
                     )
                 )
             steps = torch.cat(chunks)  # (N, S, C)
@@ -438,6 +496,7 @@ class AutoregressiveDistribution(TorchDistribution):
         context: torch.Tensor | None,
         local_context: torch.Tensor | None,
         prefix: torch.Tensor | None,
+        prefix_lengths: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Steps ``(N, S, C)`` of ``N`` sequences drawn together, with one state."""
         model = self.model
@@ -450,6 +509,7 @@ class AutoregressiveDistribution(TorchDistribution):
             model.head,
             temperature=self.temperature,
             prefix=prefix,
+            prefix_lengths=prefix_lengths,
             filters=self.filters,
             stop_value=self.stop_value,
         )
@@ -457,6 +517,7 @@ class AutoregressiveDistribution(TorchDistribution):
     def _validate_sample(self, value: torch.Tensor, check_prefix: bool = True, padded_steps: int | None = None) -> None:
         """Raise ``ValueError`` naming what was expected and what was received.
 
+        :param check_prefix: check that ``value`` carries the prefix (:meth:`condition_on_prefix`).
         :param padded_steps: with a stop value, check the padding of the first
             ``padded_steps`` steps only (a prompt's later steps are ignored).
 
@@ -502,21 +563,32 @@ class AutoregressiveDistribution(TorchDistribution):
         elif not torch.isfinite(value).all():
             raise ValueError("value: expected finite values, got NaN or inf")
         if self.stop_value is not None:
-            steps = self.layout.to_steps(value)[..., :padded_steps, 0]  # (*, S)
-            is_stop = steps == self.stop_value
-            if ((is_stop.long().cumsum(-1) - is_stop.long() > 0) & ~is_stop).any():
-                raise ValueError(
-                    f"value: with stop_value={self.stop_value} every step after the first {self.stop_value} must be "
-                    f"{self.stop_value} (the padding), got a sequence that goes on after its stop"
-                )
-        if check_prefix and self.prefix is not None:
-            num_fixed = self.prefix.shape[-2]
-            given = self.layout.to_steps(value)[..., :num_fixed, :]
-            if not (given.to(self.prefix.dtype) == self.prefix).all():
-                raise ValueError(
-                    f"value: this distribution fixes the first {num_fixed} steps (condition_on_prefix); "
-                    f"got a value whose first {num_fixed} steps differ"
-                )
+            self._check_padding(value, padded_steps)
+        if check_prefix:
+            self._check_carries_prefix(value)
+
+    def _check_padding(self, value: torch.Tensor, padded_steps: int | torch.Tensor | None = None) -> None:
+        """With a stop value: every step after the first stop is the stop, within ``padded_steps`` (per row)."""
+        steps = self.layout.to_steps(value)[..., 0]  # (*, S)
+        if isinstance(padded_steps, int):
+            steps = steps[..., :padded_steps]
+        is_stop = steps == self.stop_value
+        goes_on = (is_stop.long().cumsum(-1) - is_stop.long() > 0) & ~is_stop  # a step after a stop, not a stop
+        if isinstance(padded_steps, torch.Tensor):  # a ragged prompt: only each row's own steps
+            goes_on = goes_on & prefix_mask(padded_steps, steps.shape[-1])
+        if goes_on.any():
+            raise ValueError(
+                f"value: with stop_value={self.stop_value} every step after the first {self.stop_value} must be "
+                f"{self.stop_value} (the padding), got a sequence that goes on after its stop"
+            )
+
+    def _check_carries_prefix(self, value: torch.Tensor) -> None:
+        if self.prefix is not None and not carries_prefix(self.layout, value, self.prefix, self.prefix_lengths).all():
+            fixed = describe_steps(self.prefix.shape[-2] if self.prefix_lengths is None else self.prefix_lengths)
+            raise ValueError(
+                f"value: this distribution fixes the first {fixed} steps (condition_on_prefix); "
+                f"got a value whose fixed steps differ"
+            )
 
     def __repr__(self) -> str:
         parts = [f"model={type(self.model).__name__}", f"head={self.model.head!r}"]
@@ -528,5 +600,6 @@ class AutoregressiveDistribution(TorchDistribution):
         if self.stop_value is not None:
             parts.append(f"stop_value={self.stop_value}")
         if self.prefix is not None:
-            parts.append(f"prefix_steps={self.prefix.shape[-2]}")
+            lengths = self.prefix_lengths
+            parts.append(f"prefix_steps={describe_steps(self.prefix.shape[-2] if lengths is None else lengths)}")
         return f"AutoregressiveDistribution({', '.join(parts)})"

@@ -1,7 +1,8 @@
-"""The checks of a distribution's arguments: contexts, stop values, chunk sizes, value dtypes."""
+"""The checks of a distribution's arguments: contexts, stop values, prompt lengths, chunk sizes, value dtypes."""
 
 from __future__ import annotations
 
+import numbers
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -16,6 +17,7 @@ __all__ = [
     "check_batch_chunk",
     "check_context",
     "check_local_context",
+    "check_num_steps",
     "check_stop_value",
     "check_tensor",
     "value_float_dtype",
@@ -34,6 +36,32 @@ def check_stop_value(model: AutoregressiveModel, layout: StepLayout, stop_value:
         raise ValueError(f"stop_value: needs a head over enumerable values, got the continuous head {head!r}")
     assert head.num_classes is not None
     return check_int("stop_value", stop_value, 0, head.num_classes - 1)
+
+
+def check_num_steps(num_steps: Any, total: int, device: torch.device) -> int | torch.Tensor:
+    """``num_steps`` of ``condition_on_prefix``: an int in ``[0, total]``, or a tensor of them (per row).
+
+    A tensor (any integer dtype, on ``device``) is returned as a new ``torch.long``
+    tensor; whether its shape broadcasts against the batch is the caller's check.
+    """
+    if not isinstance(num_steps, torch.Tensor):
+        expected = f"an int in [0, {total}]"
+        if isinstance(num_steps, bool) or not isinstance(num_steps, numbers.Integral):
+            raise TypeError(f"num_steps: expected {expected}, got {type(num_steps).__name__} {num_steps!r}")
+        if not 0 <= int(num_steps) <= total:
+            raise ValueError(f"num_steps: expected {expected}, got {int(num_steps)!r}")
+        return int(num_steps)
+    expected = f"a tensor of ints in [0, {total}] (one prompt length per row)"
+    if num_steps.dtype.is_floating_point or num_steps.dtype.is_complex or num_steps.dtype == torch.bool:
+        raise TypeError(f"num_steps: expected {expected} of an integer dtype, got dtype {num_steps.dtype}")
+    if num_steps.device != device:
+        raise ValueError(f"num_steps: expected a tensor on {device} (the model's device), got {num_steps.device}")
+    lengths = num_steps.to(torch.long, copy=True)  # uint8 and friends compare exactly once they are long
+    if lengths.numel() and not ((lengths >= 0) & (lengths <= total)).all():
+        raise ValueError(
+            f"num_steps: expected {expected}, got values in [{lengths.min().item()}, {lengths.max().item()}]"
+        )
+    return lengths
 
 
 def value_float_dtype(value_dtype: torch.dtype, model_dtype: torch.dtype) -> torch.dtype:

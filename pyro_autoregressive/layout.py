@@ -20,8 +20,8 @@ class StepLayout:
     event_shape: torch.Size
     num_steps: int
     channels: int
-    #: the shape of the positions (a step's place): ``(T,)``, ``(H, W)``, ``(D,)``; per-position
-    #: conditioning (a ``local_context``) has this trailing shape
+    #: the shape of the positions, a step's place, such as ``(T,)``, ``(H, W)`` or ``(D,)``;
+    #: per-position conditioning (a ``local_context``) has this trailing shape
     positions: torch.Size
 
     def to_steps(self, x: torch.Tensor) -> torch.Tensor:

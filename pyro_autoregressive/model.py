@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -13,6 +14,11 @@ from .config import Registry, record_arguments, recorded_config
 from .heads import Head
 from .layout import StepLayout
 from .sampling import IncrementalState, NaiveState
+
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # pragma: no cover
+    from typing_extensions import Self
 
 if TYPE_CHECKING:
     from .distribution import AutoregressiveDistribution
@@ -86,6 +92,65 @@ class AutoregressiveModel(nn.Module, ConditionalDistribution):
         if self.local_context_channels == 0:
             return None
         return (self.local_context_channels, *layout.positions)
+
+    def output_layers(self) -> tuple[nn.Module, ...]:
+        """The network's last affine layers, whose outputs add up to the head parameters of every step.
+
+        Each has a ``weight`` (and may have a ``bias``); the first one's bias holds
+        the parameters of every step, ``P`` numbers or one block of ``P`` per
+        position. Nothing but these layers' outputs may add to the parameters.
+        :meth:`reset_to_neutral_` zeroes them; a network of your own names its
+        output layers here to support it (the default raises ``NotImplementedError``).
+        """
+        raise NotImplementedError(
+            f"output_layers: {type(self).__name__} does not name the layers that output its head parameters; "
+            "override output_layers() to use reset_to_neutral_()"
+        )
+
+    @torch.no_grad()
+    def reset_to_neutral_(self, spread: float = 0.0) -> Self:
+        r"""Make every conditional the head's neutral distribution, in place; returns the model.
+
+        It returns the model as ``requires_grad_`` does, so that it chains at construction.
+
+        Zeroes the weights and biases of :meth:`output_layers` and writes
+        :meth:`Head.neutral_params <pyro_autoregressive.heads.Head.neutral_params>`
+        into the first one's bias, so that every step's parameters are the
+        neutral ones whatever the values before and the contexts:
+
+        .. math:: p(x \mid c) = \prod_i p_\text{head}(x_i;\ \theta_\text{neutral}),
+
+        ``N(0, I)`` for a ``Normal`` or ``NormalMixture`` head, uniform levels for
+        ``Categorical`` and ``Bernoulli``. A learned prior started this way is
+        exactly the standard prior at the first step of training; the hidden
+        layers keep their random weights, so the output layers' gradients are not zero.
+
+        :param spread: mixture heads: spread the components' locations evenly over
+            ``[-spread, spread]`` (see :meth:`Head.neutral_params
+            <pyro_autoregressive.heads.Head.neutral_params>`); the default 0 is exact.
+
+        Example::
+
+            >>> import torch, pyro_autoregressive as par
+            >>> prior = par.MADE(4, par.heads.Normal(), hidden_sizes=(16,)).reset_to_neutral_()
+            >>> z = torch.randn(3, 4)
+            >>> torch.allclose(prior.condition().log_prob(z), torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1))
+            True
+        """
+        layers = self.output_layers()
+        params = self.head.neutral_params(self.layout().channels, spread)  # (P,)
+        for layer in layers:
+            layer.weight.zero_()
+            if layer.bias is not None:
+                layer.bias.zero_()
+        bias = layers[0].bias
+        if bias is None or bias.numel() % params.numel():
+            raise ValueError(
+                f"output_layers: the first output layer of {type(self).__name__} needs a bias of P = "
+                f"{params.numel()} numbers per position, got {None if bias is None else tuple(bias.shape)}"
+            )
+        bias.view(-1, params.numel()).copy_(params)  # every position's block
+        return self
 
     def incremental_state(
         self,

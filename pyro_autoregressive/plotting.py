@@ -1,13 +1,16 @@
-"""Pictures: grids of image samples as PNG files."""
+"""Pictures: grids of image samples and training curves as PNG files."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-__all__ = ["save_completion_grid", "save_image_grid"]
+from .training import EpochRecord
+
+__all__ = ["save_completion_grid", "save_image_grid", "save_loss_curves"]
 
 
 def save_image_grid(
@@ -57,3 +60,37 @@ def save_completion_grid(
         )
     rows = torch.cat([given[None], completed]).transpose(0, 1).flatten(0, 1)  # (N * (S + 1), C, H, W)
     return save_image_grid(rows, path, num_levels, ncols=len(completed) + 1, title=title)
+
+
+def save_loss_curves(
+    history: Sequence[EpochRecord], path: str | Path, best_epoch: int | None = None, title: str | None = None
+) -> Path:
+    """Write the training and validation NLL per epoch (bits per dimension) of ``fit``'s history as a PNG plot.
+
+    Epochs are counted from 1; ``best_epoch`` (counted from 0, as in the history) is marked.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [record.epoch + 1 for record in history]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(epochs, [record.train_bits_per_dim for record in history], label="train")
+    validated = [
+        (e, r.val_bits_per_dim) for e, r in zip(epochs, history, strict=True) if r.val_bits_per_dim is not None
+    ]
+    if validated:
+        ax.plot(*zip(*validated, strict=True), label="validation")
+    if best_epoch is not None:
+        ax.axvline(best_epoch + 1, color="grey", linestyle=":", label=f"kept (epoch {best_epoch + 1})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("NLL (bits per dimension)")
+    ax.legend()
+    if title:
+        ax.set_title(title, fontsize=9)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path

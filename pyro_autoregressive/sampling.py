@@ -20,7 +20,7 @@ __all__ = ["IncrementalState", "NaiveState", "RasterState", "ancestral_sample"]
 class IncrementalState:
     """What a model keeps between generation steps (queues, KV cache, raster caches).
 
-    A state is made by :meth:`AutoregressiveModel.incremental_state` for a flat
+    A state is made by :meth:`~pyro_autoregressive.AutoregressiveModel.incremental_state` for a flat
     batch of ``N`` sequences and walks through the steps in order. At step ``i``:
 
     * :meth:`params` returns the head parameters ``(N, P)`` of step ``i`` given
@@ -161,6 +161,7 @@ def ancestral_sample(
     *,
     temperature: float = 1.0,
     prefix: torch.Tensor | None = None,
+    prefix_lengths: torch.Tensor | None = None,
     filters: tuple[Filter, ...] = (),
     stop_value: int | None = None,
 ) -> torch.Tensor:
@@ -175,6 +176,13 @@ def ancestral_sample(
     :param num_steps: steps to return, the prefix included (default: the state's
         ``layout.num_steps``); fewer continue a state chunk by chunk (streaming).
     :param prefix: ``(N, n, C)`` steps that are given, not drawn.
+    :param prefix_lengths: ``(N,)`` long, a ragged prompt: row ``r`` is given its
+        first ``prefix_lengths[r] <= n`` steps only (default: all ``n``). The steps
+        every row is given go to ``state.advance_prefix`` at once; at a later
+        step a row still inside its prompt takes the prompt's value (channel by
+        channel, as if drawn) instead of its draw, so the state is teacher-forced
+        through the rest of the prompt one step at a time, and the random numbers
+        drawn are those of sampling from the shortest prompt on.
     :param filters: decoding filters (``top_k``, ``top_p``, ``min_p``) applied in
         order to every channel's tempered conditional; each channel is then drawn
         from the truncated, renormalised conditional.
@@ -193,17 +201,23 @@ def ancestral_sample(
     steps: list[torch.Tensor] = []
     has_nan: list[torch.Tensor] = []  # per drawn step, checked once after the loop (no sync per step)
     overflowed: list[torch.Tensor] = []  # continuous heads: an infinite value drawn, per step, checked likewise
-    start = 0 if prefix is None else prefix.shape[1]
+    given = 0 if prefix is None else prefix.shape[1]
+    start = given  # the steps every row is given: committed in one call
+    if prefix_lengths is not None and prefix_lengths.numel():
+        start = int(prefix_lengths.min())
     stopped = None  # (N,) rows that have drawn stop_value
     if stop_value is not None:
         stopped = torch.zeros(state.batch_size, dtype=torch.bool, device=state.model.device)
         if start > 0:
-            stopped = (prefix[..., 0] == stop_value).any(-1)
+            stopped = (prefix[:, :start, 0] == stop_value).any(-1)
     if start > 0:
-        state.advance_prefix(prefix)
-        steps.append(prefix)
+        state.advance_prefix(prefix[:, :start])
+        steps.append(prefix[:, :start])
     no_channel = torch.zeros(state.batch_size, 0, dtype=value_dtype, device=state.model.device)  # (N, 0)
     for step in range(start, num_steps):
+        forced = None  # (N, 1): rows whose (ragged) prompt still covers this step
+        if step < given:
+            forced = (prefix_lengths > step).unsqueeze(-1)
         if stopped is not None and bool(stopped.all()):  # every row has ended: pad the rest
             shape = (state.batch_size, num_steps - step, channels)
             steps.append(torch.full(shape, stop_value, dtype=value_dtype, device=state.model.device))
@@ -221,6 +235,8 @@ def ancestral_sample(
             else:
                 draw = head.sample_channel(params, value, channels, temperature)
             draw = draw.unsqueeze(-1).to(value_dtype)  # (N, 1)
+            if forced is not None:
+                draw = torch.where(forced, prefix[:, step, c : c + 1], draw)
             value = draw if c == 0 else torch.cat([value, draw], dim=-1)
         if stopped is not None:
             value = value.masked_fill(stopped.unsqueeze(-1), stop_value)  # (N, 1): a stopped row is padded

@@ -69,11 +69,13 @@ def generate_stream(
     :param num_sequences: ``N``; by default the batch of the context and the
         prefix, else 1. A context or prefix batch of 1 is repeated ``N`` times; any
         other batch must be ``N``.
-    :param temperature: a finite float ``> 0`` dividing the logits (as :meth:`temper`).
+    :param temperature: a finite float ``> 0`` dividing the logits (as
+        :meth:`~pyro_autoregressive.AutoregressiveDistribution.temper`).
     :param top_k, top_p, min_p: decoding filters (discrete heads), applied to every
         step's tempered conditional in this order, as the distribution's
-        :meth:`top_k`, :meth:`top_p`, :meth:`min_p` called in this order: the same
-        draws as ``d.temper(t).top_k(k).top_p(p).min_p(m).sample()`` under one seed.
+        :meth:`~pyro_autoregressive.AutoregressiveDistribution.top_k`, ``top_p`` and
+        ``min_p`` called in this order: the same draws as
+        ``d.temper(t).top_k(k).top_p(p).min_p(m).sample()`` under one seed.
     :param progress: show a ``tqdm`` progress bar.
 
     Example::

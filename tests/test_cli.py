@@ -9,7 +9,7 @@ import torch
 
 import pyro_autoregressive as par
 from pyro_autoregressive import cli
-from pyro_autoregressive.cli import main
+from pyro_autoregressive.cli import flags, main
 
 
 @pytest.mark.slow
@@ -87,7 +87,7 @@ def run_cli(argv, capsys):
 @pytest.mark.parametrize(("argv", "expected"), BAD_FLAGS, ids=[" ".join(a) for a, _ in BAD_FLAGS])
 def test_bad_flag_is_one_line_naming_it(argv, expected, tmp_path, saved_made, capsys, monkeypatch):
     """Rejected by the parser before any work: nothing is trained or written, exit status 2."""
-    monkeypatch.setattr(cli, "fit", lambda *a, **k: pytest.fail("trained despite a bad flag"))
+    monkeypatch.setattr(cli.train, "fit", lambda *a, **k: pytest.fail("trained despite a bad flag"))
     argv = [a.format(missing=tmp_path / "missing", model=saved_made) for a in argv]
     code, err = run_cli(argv, capsys)
     assert code == 2
@@ -118,6 +118,6 @@ def test_device_flags_resolve(monkeypatch):
     monkeypatch.setattr(torch, "set_num_threads", threads.append)
     args = cli.build_parser().parse_args(["train"])
     assert args.device == "auto" and args.threads is None
-    assert cli._device(args).type == ("cuda" if torch.cuda.is_available() else "cpu") and threads == []
+    assert flags.device(args).type == ("cuda" if torch.cuda.is_available() else "cpu") and threads == []
     args = cli.build_parser().parse_args(["train", "--device", "cpu", "--threads", "3"])
-    assert cli._device(args) == torch.device("cpu") and threads == [3]
+    assert flags.device(args) == torch.device("cpu") and threads == [3]

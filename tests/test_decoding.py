@@ -272,6 +272,67 @@ def test_sampling_ends_once_every_row_has_stopped():
     assert calls == list(range(stop_step + 1))
 
 
+# -- ragged prompts ---------------------------------------------------------------------------------
+
+
+def row_log_masses(c: par.AutoregressiveDistribution, values: torch.Tensor) -> torch.Tensor:
+    """logsumexp of ``c.log_prob`` over the values ``(M, *E)`` in each row's support, ``batch_shape``."""
+    keep = c.support.check(values.reshape((len(values),) + (1,) * len(c.batch_shape) + tuple(c.event_shape)))
+    inside = keep.reshape(keep.shape + (1,) * len(c.event_shape))
+    log_p = c.log_prob(torch.where(inside, values[:, None], c.sample())).masked_fill(~keep, -math.inf)
+    return torch.logsumexp(log_p, dim=0)
+
+
+def test_ragged_prefix_with_filters_and_greedy(case: Case, device):
+    """A ragged prompt composes with temper and the filters (either order) and with greedy decoding."""
+    model = build(case, device)
+    if not model.head.is_discrete:
+        pytest.skip("filters need enumerable values")
+    d = unvalidated(model, case, (3,))
+    num_steps = d.num_steps
+    torch.manual_seed(seed_for("ragged-decoding", case.id))
+    prompt = d.sample()
+    lengths = torch.tensor([0, num_steps // 2, num_steps], device=device)
+    chain = CHAINS["top_p-temper-min_p-top_k"]
+    c = chain(d.condition_on_prefix(prompt, lengths))
+    assert row_log_masses(c, all_values(d)).abs().max().item() < 1e-9
+    torch.manual_seed(1)
+    x = c.sample((2,))
+    torch.manual_seed(1)
+    assert torch.equal(x, chain(d).condition_on_prefix(prompt, lengths).sample((2,), cache=False))
+    assert torch.isfinite(c.log_prob(x)).all() and (c.log_prob(x)[:, 2] == 0).all()
+    # greedy: each row keeps its prompt and continues with the argmax; a row of length 0 is d.greedy()
+    g = d.condition_on_prefix(prompt, lengths)
+    state = torch.random.get_rng_state()
+    y = g.greedy()
+    assert torch.equal(torch.random.get_rng_state(), state), "greedy decoding drew random numbers"
+    assert torch.equal(y, g.greedy(cache=False)) and torch.equal(y[0], d.greedy()[0]) and torch.equal(y[2], prompt[2])
+    assert torch.equal(g.top_k(1).log_prob(y), torch.zeros(3, dtype=model.dtype))
+
+
+def test_ragged_prefix_with_stop_value(case: Case, device):
+    """A row's prompt may stop inside it (then the row is padding) and go on after its own length (ignored)."""
+    model = build(case, device)
+    if not is_sequence(model, case) or not model.head.is_discrete or case.length < 3:
+        pytest.skip("stop values are for sequence models with a discrete head")
+    stop = model.head.num_classes - 1
+    d = unvalidated(model, case, (3,), stop_value=stop)
+    d._validate_args = True  # validation on: the prompts' padding is checked per row
+    prompt = torch.zeros(3, case.length, dtype=torch.long, device=device)
+    prompt[1, 0] = stop  # row 1 (length 1) stops in its prompt; its later 0s lie past its length: ignored
+    lengths = torch.tensor([0, 1, 2], device=device)
+    with pytest.raises(ValueError, match="every step after the first"):
+        d.condition_on_prefix(prompt, torch.tensor([0, 2, 2], device=device))  # row 1's 0 is now in its prompt
+    c = d.condition_on_prefix(prompt, lengths)
+    torch.manual_seed(seed_for("ragged-stop", case.id))
+    x = c.sample((4,))
+    torch.manual_seed(seed_for("ragged-stop", case.id))
+    assert torch.equal(x, c.sample((4,), cache=False))
+    assert (x[:, 1] == stop).all() and (x[:, 2, :2] == 0).all() and c.support.check(x).all()
+    assert (c.log_prob(x)[:, 1] == 0).all() and torch.isfinite(c.log_prob(x)).all()
+    assert row_log_masses(c, stopped_values(d)).abs().max().item() < 1e-9
+
+
 # -- arguments --------------------------------------------------------------------------------------
 
 

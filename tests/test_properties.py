@@ -432,6 +432,91 @@ def test_prefix_completion_is_normalised(case: Case, device):
             assert step_log_masses_2d(model, c, c.sample(), start=1).abs().max().item() < 1e-6
 
 
+def ragged_lengths(num_steps: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """Per-row prompt lengths for a batch of 3 (every case has ``num_steps >= 2``).
+
+    ``from0``: none, all, half (the shortest is 0: every step is drawn, the prompts are
+    teacher-forced through the state); ``from1``: all but one, one, all (the shortest
+    is 1: one step prefilled at once, then the rest of the longer prompts step by step).
+    """
+    lengths = {"from0": [0, num_steps, (num_steps + 1) // 2], "from1": [num_steps - 1, 1, num_steps]}
+    return {name: torch.tensor(value, device=device) for name, value in lengths.items()}
+
+
+def test_ragged_prefix(case: Case, device):
+    """Ragged prompts (a tensor of per-row lengths), float64, in a batch of 3.
+
+    For every row ``b`` of length ``L[b]``: samples carry the row's prompt and
+    cached == naive under one seed; ``log_prob`` is the sum of the unconditioned
+    step terms ``>= L[b]`` (so every free conditional is the model's, whose
+    normalisation test_normalised checks for continuous heads); discrete heads:
+    ``support`` holds exactly each row's completions, and the logsumexp of
+    ``log_prob`` over them (enumerated) is 0. A row of length 0 is the unconditioned distribution (the same
+    draws under one seed), a row of full length has ``log_prob`` 0, and all-equal
+    lengths are the int prefix exactly.
+    """
+    model = build(case, device)
+    d = condition(model, case, (3,))
+    num_steps, event_dims = d.num_steps, len(d.event_shape)
+    torch.manual_seed(seed_for("ragged-prompt", case.id))
+    prompt = d.sample()  # (3, *E)
+    given = d.layout.to_steps(prompt)  # (3, S, C)
+    tolerance = {"rtol": 0, "atol": 0} if is_discrete(model) else {"rtol": 1e-10, "atol": 1e-10}
+    for name, lengths in ragged_lengths(num_steps, device).items():
+        c = d.condition_on_prefix(prompt, lengths)
+        assert c.batch_shape == (3,) and c.event_shape == d.event_shape
+        fixed = torch.arange(num_steps, device=device) < lengths[:, None]  # (3, S)
+        torch.manual_seed(seed_for("ragged", case.id, name))
+        x = c.sample((2,))
+        torch.manual_seed(seed_for("ragged", case.id, name))
+        torch.testing.assert_close(c.sample((2,), cache=False), x, **tolerance)
+        steps = c.layout.to_steps(x)  # (2, 3, S, C)
+        assert torch.equal(steps[:, fixed], given[fixed].expand(2, -1, -1)), f"{name}: a prompt step was not kept"
+        assert c.support.check(x).all()
+        log_p = c.log_prob(x)  # (2, 3)
+        assert torch.isfinite(log_p).all()
+        terms = c.step_log_prob(x)
+        assert (terms[:, fixed] == 0).all()
+        torch.testing.assert_close(terms, d.step_log_prob(x).masked_fill(fixed, 0.0), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(log_p, terms.sum(-1))
+        full = int((lengths == num_steps).nonzero()[0, 0])
+        assert (log_p[:, full] == 0).all() and torch.equal(x[:, full], prompt[full].expand_as(x[:, full]))
+        if name == "from0":  # row 0 draws from the start: the unconditioned distribution, the same draws
+            torch.manual_seed(seed_for("ragged", case.id, name))
+            torch.testing.assert_close(d.sample((2,))[:, 0], x[:, 0], **tolerance)
+            torch.testing.assert_close(log_p[:, 0], d.log_prob(x)[:, 0], rtol=1e-12, atol=1e-12)
+        if is_discrete(model):
+            values = all_values(d)[:, None]  # (M, 1, *E)
+            keep = (c.layout.to_steps(values) == given).all(-1) | ~fixed  # (M, 3, S)
+            keep = keep.all(-1)  # (M, 3): the completions of each row's prompt
+            assert torch.equal(c.support.check(values), keep)
+            if name != "from0":  # the lengths 0, half and all are enough for the per-row mask of log_prob
+                continue
+            inside = keep.reshape(keep.shape + (1,) * event_dims)
+            log_p = c.log_prob(torch.where(inside, values, prompt)).masked_fill(~keep, -math.inf)
+            assert torch.logsumexp(log_p, dim=0).abs().max().item() < 1e-9, f"{name}: a row is not normalised"
+    # all-equal lengths (a tensor, or a 0-dim one) are the int prefix exactly
+    half = (num_steps + 1) // 2
+    c = d.condition_on_prefix(prompt, half)
+    torch.manual_seed(seed_for("ragged-equal", case.id))
+    x = c.sample((2,))
+    for lengths in (torch.full((3,), half, device=device), torch.tensor(half, device=device)):
+        e = d.condition_on_prefix(prompt, lengths)
+        torch.manual_seed(seed_for("ragged-equal", case.id))
+        assert torch.equal(e.sample((2,)), x)
+        assert torch.equal(e.log_prob(x), c.log_prob(x))
+    # expand, sample_shape and batch_chunk carry the per-row lengths
+    c = d.condition_on_prefix(prompt, ragged_lengths(num_steps, device)["from1"])
+    e = c.expand((2, 3))
+    y = e.sample((2,))
+    assert y.shape == (2, 2, 3) + tuple(d.event_shape) and e.support.check(y).all()
+    assert torch.isfinite(e.log_prob(y)).all()
+    torch.manual_seed(seed_for("ragged-chunk", case.id))
+    chunked = c.sample((2,), batch_chunk=3)  # a chunk per draw of the batch (the flat batch is sample-major)
+    torch.manual_seed(seed_for("ragged-chunk", case.id))
+    torch.testing.assert_close(chunked, torch.stack([c.sample(), c.sample()]), **tolerance)
+
+
 def test_save_load_round_trip(case: Case, device, tmp_path):
     model = build(case, device)
     d = condition(model, case, (2,))

@@ -1,4 +1,4 @@
-"""The trainer: data forms, early stopping, clipping, schedules, weight averaging, history, argument checks."""
+"""The trainer: data forms, early stopping, clipping, schedules, weight averaging, history, checkpoints, resuming."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 import pyro_autoregressive as par
-from pyro_autoregressive.training import fit, mean_nll
+from pyro_autoregressive import distributed
+from pyro_autoregressive.batches import as_batches, set_epoch
+from pyro_autoregressive.checkpoints import read_checkpoint, write_checkpoint
+from pyro_autoregressive.training import BEST, LAST, fit, mean_nll
 
 N, BATCH = 40, 16
 
@@ -233,3 +236,208 @@ def test_data_errors():
         fit(model, DataLoader(TensorDataset(x)), train_context=c, progress=False)
     with pytest.raises(ValueError, match=r"^train: expected at least one example"):
         fit(model, x[:0], progress=False)
+
+
+# -- the data order, checkpoints and resuming ---------------------------------------------------------------------
+
+
+def test_seeded_order_is_a_function_of_seed_and_epoch_only():
+    """Epoch ``e`` of ``seed`` is ``randperm(N)`` under ``seed + e``, whatever the global generator did (untouched)."""
+    x = torch.arange(N)
+    batches = as_batches("train", x, batch_size=BATCH, shuffle=True, seed=3)
+    for epoch in (0, 1, 5):
+        set_epoch(batches, epoch)
+        torch.manual_seed(epoch)  # another global state every time: no effect
+        before = torch.get_rng_state()
+        served = torch.cat([b.value for b in batches])
+        assert torch.equal(torch.get_rng_state(), before)
+        assert torch.equal(served, torch.randperm(N, generator=torch.Generator().manual_seed(3 + epoch)))
+    set_epoch(batches, 0)
+    first = torch.cat([b.value for b in batches])
+    set_epoch(batches, 1)
+    assert not torch.equal(first, torch.cat([b.value for b in batches]))
+
+
+@pytest.mark.parametrize("world_size", [2, 3])
+def test_processes_share_each_step_of_the_global_batch(world_size):
+    """The per-process batches of one step hold together the examples of one single-process step."""
+    x = torch.arange(N - N % world_size)
+    single = as_batches("train", x, batch_size=2 * world_size, shuffle=True, seed=4)
+    shares = [
+        as_batches("train", x, batch_size=2, shuffle=True, seed=4, rank=r, world_size=world_size)
+        for r in range(world_size)
+    ]
+    for epoch in (0, 1):
+        for batches in (single, *shares):
+            set_epoch(batches, epoch)
+        steps = list(zip(*shares, strict=True))
+        assert len(steps) == len(single)
+        for whole, parts in zip(single, steps, strict=True):
+            assert sorted(torch.cat([p.value for p in parts]).tolist()) == sorted(whole.value.tolist())
+    # in order (scoring): every example once, none padded
+    parts = [as_batches("val", torch.arange(7), batch_size=2, shuffle=False, rank=r, world_size=3) for r in range(3)]
+    assert sorted(torch.cat([b.value for p in parts for b in p]).tolist()) == list(range(7))
+
+
+def dropout_model() -> par.Transformer:
+    """A model that draws random numbers in training (dropout): resuming must restore the generator."""
+    torch.manual_seed(0)
+    return par.Transformer(
+        par.heads.Categorical(3), image_shape=(1, 2, 2), d_model=8, num_heads=2, num_layers=1, dropout=0.3
+    )
+
+
+def resumable(**kwargs):
+    """The trainer's keywords with everything that has a state: EMA, a schedule, clipping."""
+    cosine = lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 5)  # noqa: E731
+    return {
+        "batch_size": BATCH,
+        "progress": False,
+        "ema_decay": 0.8,
+        "max_grad_norm": 1.0,
+        "scheduler": cosine,
+    } | kwargs
+
+
+@pytest.mark.parametrize("seed", [None, 7])
+def test_resume_continues_as_if_never_interrupted(tmp_path, seed):
+    """Two epochs, a fresh process state, three more from the checkpoint: bit for bit the five-epoch run."""
+    x, _, _ = tiny_data()
+    val = tiny_data(n=8, seed=5)[0]
+    whole = dropout_model()
+    torch.manual_seed(2)
+    expected = fit(whole, x, val=val, epochs=5, **resumable(seed=seed))
+    first = dropout_model()
+    torch.manual_seed(2)
+    fit(first, x, val=val, epochs=2, **resumable(seed=seed, checkpoint_dir=tmp_path))
+    torch.manual_seed(99)  # another process: other random states until the checkpoint's are restored
+    resumed = dropout_model()
+    result = fit(resumed, x, val=val, epochs=5, **resumable(seed=seed, checkpoint_dir=tmp_path, resume=True))
+    assert result.train_nll == expected.train_nll and result.val_nll == expected.val_nll
+    assert result.best_epoch == expected.best_epoch and [r.lr for r in result.history] == [
+        r.lr for r in expected.history
+    ]
+    for name, tensor in whole.state_dict().items():
+        assert torch.equal(tensor, resumed.state_dict()[name]), name
+    assert result.seconds >= sum(r.seconds for r in result.history) * 0.99  # the earlier part counts
+
+
+def test_resume_without_a_checkpoint_starts_and_with_a_finished_one_returns(tmp_path):
+    x, _, _ = tiny_data()
+    plain_model = dropout_model()
+    torch.manual_seed(2)
+    plain = fit(plain_model, x, epochs=2, **resumable(seed=1))
+    model = dropout_model()
+    torch.manual_seed(2)
+    fresh = fit(model, x, epochs=2, **resumable(seed=1, checkpoint_dir=tmp_path, resume=True))
+    assert fresh.train_nll == plain.train_nll
+    again = fit(dropout_model(), x, epochs=2, **resumable(seed=1, checkpoint_dir=tmp_path, resume=True))
+    assert again.train_nll == plain.train_nll and again.stopped == "epochs"
+    longer = fit(dropout_model(), x, epochs=3, **resumable(seed=1, checkpoint_dir=tmp_path, resume=True))
+    assert longer.train_nll[:2] == plain.train_nll and len(longer.train_nll) == 3
+
+
+def test_checkpoints_last_and_best(tmp_path):
+    """``last`` resumes (and loads as a model), ``best`` holds the kept weights of the best epoch, as par.save."""
+    x, _, _ = tiny_data(n=8)
+    val, _, _ = tiny_data(n=64, seed=3)
+    model = par.MADE(4, par.heads.Categorical(3), hidden_sizes=(32,))
+    torch.manual_seed(0)
+    epochs_seen = []
+    result = fit(
+        model,
+        x.flatten(1),
+        val=val.flatten(1),
+        lr=0.05,
+        patience=2,
+        progress=False,
+        checkpoint_dir=tmp_path,
+        callback=lambda r: epochs_seen.append(len(r.history)),
+    )
+    assert result.stopped == "patience" and result.best_epoch < len(result.history) - 1
+    assert epochs_seen == list(range(1, len(result.history) + 1))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [BEST, LAST]
+    best = par.load(tmp_path / BEST)
+    for name, tensor in model.state_dict().items():  # the model ends with the best epoch's weights
+        assert torch.equal(tensor, best.state_dict()[name])
+    last, state = read_checkpoint(tmp_path / LAST)
+    assert state["epoch"] == len(result.history) - 1 and state["result"]["best_epoch"] == result.best_epoch
+    assert any(not torch.equal(t, last.state_dict()[k]) for k, t in model.state_dict().items())
+    assert sorted(p.name for p in (tmp_path / LAST).iterdir()) == ["model", "trainer.json", "trainer.safetensors"]
+
+
+def test_a_write_interrupted_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    """Ctrl-C while the second checkpoint is written: the first stays whole and resumable, no leftovers."""
+    from pyro_autoregressive import checkpoints
+
+    calls = []
+    original = checkpoints.save_file
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        original(*args, **kwargs)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoints, "save_file", interrupted)
+    x, _, _ = tiny_data()
+    with pytest.raises(KeyboardInterrupt):
+        fit(dropout_model(), x, epochs=3, checkpoint_dir=tmp_path, **resumable(seed=1))
+    _, state = read_checkpoint(tmp_path / LAST)
+    assert state["epoch"] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [BEST, LAST]  # no staging copy left
+
+
+def test_checkpoint_state_round_trips_without_pickle(tmp_path):
+    """Optimizers and schedules with tuples, int keys, infinities and tensors come back equal; JSON + safetensors."""
+    model = par.MADE(4, par.heads.Categorical(3), hidden_sizes=(8,))
+    params = list(model.parameters())
+    sgd = torch.optim.SGD(params, lr=0.1, momentum=0.9)
+    adam = torch.optim.AdamW(params, lr=0.1, betas=(0.8, 0.95))
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(adam)
+    model.condition().log_prob(torch.zeros(2, 4, dtype=torch.long)).sum().backward()
+    sgd.step()
+    adam.step()
+    state = {"sgd": sgd.state_dict(), "adam": adam.state_dict(), "plateau": plateau.state_dict(), "nan": math.nan}
+    write_checkpoint(tmp_path / "c", model, state)
+    _, back = read_checkpoint(tmp_path / "c")
+    assert plateau.state_dict()["best"] == math.inf and back["plateau"] == plateau.state_dict()
+    assert back["adam"]["param_groups"] == adam.state_dict()["param_groups"]  # betas stay a tuple
+    for name in ("sgd", "adam"):
+        for index, moments in state[name]["state"].items():
+            for key, value in moments.items():
+                assert torch.equal(back[name]["state"][index][key], value)
+    assert math.isnan(back["nan"])
+    for file in (tmp_path / "c").rglob("*"):
+        assert not file.is_file() or not file.read_bytes().startswith(b"\x80")  # no pickle protocol header
+    with pytest.raises(TypeError, match=r"^state\.bad: a checkpoint holds"):
+        write_checkpoint(tmp_path / "d", model, {"bad": object()})
+
+
+def test_a_damaged_or_foreign_checkpoint_is_refused(tmp_path):
+    x, _, _ = tiny_data()
+    fit(dropout_model(), x, epochs=1, checkpoint_dir=tmp_path, **resumable(seed=1))
+    with pytest.raises(ValueError, match=r"^ema_decay: the checkpoint .* was written with one"):
+        fit(dropout_model(), x, epochs=2, checkpoint_dir=tmp_path, resume=True, **resumable(seed=1, ema_decay=None))
+    other = par.Transformer(par.heads.Categorical(3), image_shape=(1, 2, 2), d_model=4, num_heads=1, num_layers=1)
+    with pytest.raises(ValueError, match=r"^resume: .* holds a checkpoint of another model"):
+        fit(other, x, epochs=2, checkpoint_dir=tmp_path, resume=True, **resumable(seed=1))
+    tensors = tmp_path / LAST / "trainer.safetensors"
+    data = bytearray(tensors.read_bytes())
+    data[-1] ^= 1
+    tensors.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"trainer\.safetensors: checksum mismatch"):
+        read_checkpoint(tmp_path / LAST)
+
+
+def test_checkpoint_argument_errors(monkeypatch):
+    x, _, _ = tiny_data()
+    with pytest.raises(ValueError, match=r"^resume: expected a checkpoint_dir"):
+        fit(tiny_model(), x, resume=True, progress=False)
+    with pytest.raises(ValueError, match=r"^seed: expected an int >= 0"):
+        fit(tiny_model(), x, seed=-1, progress=False)
+    with pytest.raises(TypeError, match=r"^callback: expected a callable"):
+        fit(tiny_model(), x, callback=3, progress=False)
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    with pytest.raises(ValueError, match=r"^batch_size: expected a multiple of the 2 processes"):
+        fit(tiny_model(), x, batch_size=15, progress=False)

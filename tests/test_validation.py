@@ -158,6 +158,78 @@ def test_prefix_cannot_shrink(discrete):
         c.condition_on_prefix(c.sample(), 1)
 
 
+@pytest.mark.parametrize(
+    ("num_steps", "error", "match"),
+    [
+        (torch.tensor([1, 2, 3]), ValueError, r"^num_steps: expected a shape that broadcasts against the batch shape "),
+        (
+            torch.ones(2, 1, 3, dtype=torch.long),
+            ValueError,
+            r"^num_steps: expected a shape .* \(2,\).* got \(2, 1, 3\)",
+        ),
+        (
+            torch.tensor([1.0, 2.0]),
+            TypeError,
+            r"^num_steps: expected a tensor of ints in \[0, 4\] .* got dtype torch.float32",
+        ),
+        (torch.tensor([True, False]), TypeError, r"^num_steps: expected a tensor .* got dtype torch.bool"),
+        (
+            torch.tensor([1, 5]),
+            ValueError,
+            r"^num_steps: expected a tensor of ints in \[0, 4\] .* got values in \[1, 5\]",
+        ),
+        (
+            torch.tensor([-1, 2]),
+            ValueError,
+            r"^num_steps: expected a tensor of ints in \[0, 4\] .* got values in \[-1, 2\]",
+        ),
+        (torch.tensor([1, 2], device="meta"), ValueError, r"^num_steps: expected a tensor on cpu .* got meta"),
+    ],
+)
+def test_ragged_prefix_arguments(discrete, num_steps, error, match):
+    d = discrete.condition(torch.zeros(2, 3))
+    with pytest.raises(error, match=match):
+        d.condition_on_prefix(d.sample(), num_steps)
+
+
+def test_ragged_prefix_extends_and_validates(discrete):
+    """Conditioning again: no row may fix fewer steps; the value must carry each row's prompt."""
+    d = discrete.condition(torch.zeros(2, 3))
+    x = d.sample()
+    c = d.condition_on_prefix(x, torch.tensor([3, 1]))
+    assert repr(c).endswith("prefix_steps=1 to 3 (per row))")
+    with pytest.raises(ValueError, match=r"num_steps: this distribution already fixes 1 to 3 \(per row\) steps, got 2"):
+        c.condition_on_prefix(x, 2)
+    with pytest.raises(ValueError, match=r"already fixes 1 to 3 \(per row\) steps, got 1 to 2 \(per row\), fewer"):
+        c.condition_on_prefix(x, torch.tensor([2, 1]))
+    with pytest.raises(ValueError, match=r"num_steps: this distribution already fixes 2 steps, got 0 to 4 .* fewer"):
+        d.condition_on_prefix(x, 2).condition_on_prefix(x, torch.tensor([4, 0]))
+    y = x.clone()
+    y[1, 2] = (y[1, 2] + 1) % 5  # row 1 fixes only its step 0: free to differ
+    e = c.condition_on_prefix(y, torch.tensor([3, 4]))
+    assert e.prefix_lengths.tolist() == [3, 4] and torch.equal(e.sample()[1], y[1])
+    assert d.condition_on_prefix(x, 1).condition_on_prefix(x, torch.tensor([1, 4])).prefix_lengths.tolist() == [1, 4]
+    assert c.condition_on_prefix(x, 3).prefix_lengths is None  # an int covering every row: a plain prefix
+    y[0, 2] = (y[0, 2] + 1) % 5  # row 0 fixes steps 0..2
+    with pytest.raises(ValueError, match=r"value: this distribution fixes the first 1 to 3 \(per row\) steps"):
+        c.condition_on_prefix(y, 4)
+    assert c.support.check(y).tolist() == [False, True]
+    with pytest.raises(ValueError, match=r"value: this distribution fixes the first 1 to 3 \(per row\) steps"):
+        c.log_prob(y)
+    # lengths broadcast against the batch, and may extend it (as value does)
+    assert d.condition_on_prefix(x, torch.tensor(2)).batch_shape == (2,)
+    f = d.condition_on_prefix(x, torch.tensor([[0], [4], [2]], dtype=torch.int8))
+    assert f.batch_shape == (3, 2) and f.prefix_lengths.dtype == torch.long
+    assert torch.equal(f.sample()[1], x)
+    # a ragged prompt is checked even with validation off (it is fed to the network)
+    g = discrete.condition(torch.zeros(2, 3))
+    g._validate_args = False
+    bad = x.clone()
+    bad[0, 3] = 7
+    with pytest.raises(ValueError, match="value: expected integers"):
+        g.condition_on_prefix(bad, torch.tensor([1, 2]))
+
+
 def test_constructor_errors():
     with pytest.raises(ValueError, match="event_size: expected an int >= 1, got 0"):
         par.MADE(0, Categorical(3))

@@ -11,9 +11,18 @@ from typing import Any, ClassVar, TypeVar
 import torch
 from torch.distributions import constraints
 
+from ..checks import check_positive
 from ..config import Registry, record_arguments, recorded_config
 
-__all__ = ["HEAD_REGISTRY", "Head", "full_precision", "gumbel_argmax", "head_from_config", "working_dtype"]
+__all__ = [
+    "HEAD_REGISTRY",
+    "Head",
+    "check_no_spread",
+    "full_precision",
+    "gumbel_argmax",
+    "head_from_config",
+    "working_dtype",
+]
 
 _Method = TypeVar("_Method", bound=Callable[..., torch.Tensor])
 
@@ -129,6 +138,24 @@ class Head(ABC):
             f"Bernoulli, DiscretizedLogisticMixture), got the continuous head {self!r}"
         )
 
+    def neutral_params(self, channels: int, spread: float = 0.0) -> torch.Tensor:
+        """The parameters ``(P,)`` (float64) of the head's neutral conditional of a step of ``channels`` values.
+
+        The neutral conditional is the head's "know nothing" distribution, the
+        same at every step and with independent channels: uniform levels for
+        ``Categorical`` and ``Bernoulli``, ``N(0, 1)`` for ``Normal`` and
+        ``NormalMixture``, a unit-scale logistic centred on the middle level for
+        ``DiscretizedLogisticMixture``. :meth:`AutoregressiveModel.reset_to_neutral_
+        <pyro_autoregressive.AutoregressiveModel.reset_to_neutral_>` makes every
+        step of a model use it.
+
+        :param spread: mixture heads: the components' locations are spread evenly
+            over ``[-spread, spread]`` (identical components never separate under
+            gradient descent); ``0`` (the default) keeps the neutral distribution exact.
+        :raises NotImplementedError: for a head that defines no neutral parameters.
+        """
+        raise NotImplementedError(f"neutral_params: {type(self).__name__} defines no neutral parameters")
+
     def config(self) -> dict[str, Any]:
         """``{"type": ..., **constructor arguments}``, recorded generically from the constructor call."""
         return recorded_config(self)
@@ -192,6 +219,12 @@ def head_from_config(config: dict[str, Any]) -> Head:
     config = dict(config)
     cls = HEAD_REGISTRY.get(config.pop("type", None), "head config")
     return cls(**config)
+
+
+def check_no_spread(head: Head, spread: object) -> None:
+    """``spread`` of :meth:`Head.neutral_params` for a head without mixture components: 0 only."""
+    if check_positive("spread", spread, allow_zero=True) != 0.0:
+        raise ValueError(f"spread: {head!r} has no mixture components to spread, expected 0, got {spread!r}")
 
 
 def gumbel_argmax(logits: torch.Tensor) -> torch.Tensor:

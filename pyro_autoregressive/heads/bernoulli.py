@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import Head, full_precision
+from ..checks import check_int
+from .base import Head, check_no_spread, full_precision
 
 __all__ = ["Bernoulli"]
 
@@ -33,6 +34,11 @@ class Bernoulli(Head):
 
     def num_params(self, channels: int) -> int:
         return channels
+
+    def neutral_params(self, channels: int, spread: float = 0.0) -> torch.Tensor:
+        """Zero logits: every channel 0 or 1 with probability 1/2 (``spread`` must be 0: no components)."""
+        check_no_spread(self, spread)
+        return torch.zeros(self.num_params(check_int("channels", channels, 1)), dtype=torch.float64)
 
     @full_precision
     def log_prob(self, params: torch.Tensor, value: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..checks import check_int
-from .base import Head, full_precision, gumbel_argmax
+from .base import Head, check_no_spread, full_precision, gumbel_argmax
 
 __all__ = ["Categorical"]
 
@@ -39,6 +39,11 @@ class Categorical(Head):
 
     def num_params(self, channels: int) -> int:
         return channels * self.num_classes
+
+    def neutral_params(self, channels: int, spread: float = 0.0) -> torch.Tensor:
+        """Zero logits: every channel uniform over the ``K`` levels (``spread`` must be 0: no components)."""
+        check_no_spread(self, spread)
+        return torch.zeros(self.num_params(check_int("channels", channels, 1)), dtype=torch.float64)
 
     def _logits(self, params: torch.Tensor) -> torch.Tensor:
         return params.unflatten(-1, (-1, self.num_classes))  # (*N, C*K) -> (*N, C, K)

@@ -24,7 +24,7 @@ class DiscretizedLogisticMixture(CoupledMixture):
 
     the edge bins ``0`` and ``K-1`` taking the open-ended tails. For a
     multi-channel pixel the means are linearly coupled, R -> G -> B, with
-    coefficients ``tanh(a)`` (see :class:`CoupledMixture`).
+    coefficients ``tanh(a)`` (see :class:`~pyro_autoregressive.heads.mixture.CoupledMixture`).
 
     Every term is evaluated in log space, with
     :math:`\log(\sigma(a) - \sigma(b)) = \log\sigma(a) + \log\sigma(-b) + \log(1 - e^{b-a})`,
@@ -86,7 +86,7 @@ class DiscretizedLogisticMixture(CoupledMixture):
 
         .. math:: p(x_c = k \mid x_{<c}) = \sum_m p(m \mid x_{<c})\, f_{c,m}(k;\ \mu_{c,m}(x_{<c}), s_{c,m}),
 
-        the components' posterior given the prefix (as :meth:`sample_channel` draws
+        the components' posterior given the prefix (as :meth:`~pyro_autoregressive.heads.Head.sample_channel` draws
         it) weighting every component's mass on every bin.
         """
         c = prefix.shape[-1]

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from ..checks import check_int
+from ..checks import check_int, check_positive
 from .base import Head, full_precision, gumbel_argmax
 
 __all__ = ["CoupledMixture"]
@@ -43,14 +43,14 @@ class CoupledMixture(Head, abstract=True):
     Tempering by ``T`` divides the mixture logits by ``T`` and multiplies every
     component scale by ``T``. Log-scales are clamped below at
     :attr:`min_log_scale` before tempering and above at :attr:`max_log_scale`
-    after it, in :meth:`log_prob` and in sampling alike.
+    after it, in :meth:`~pyro_autoregressive.heads.Head.log_prob` and in sampling alike.
     """
 
     is_discrete = False
     #: lower bound of the log-scales before tempering (PixelCNN++ uses -7)
     min_log_scale: float = -7.0
-    #: upper bound of the log-scales after tempering: a scale of ``e^80`` times any
-    #: noise a draw can take stays finite in float32
+    #: upper bound of the log-scales after tempering (a scale of ``e^80`` times any noise a draw
+    #: can take stays finite in float32)
     max_log_scale: float = 80.0
     num_components: int
 
@@ -64,6 +64,25 @@ class CoupledMixture(Head, abstract=True):
     def num_params(self, channels: int) -> int:
         m = self.num_components
         return m * int(self._has_weights) + 2 * channels * m + m * channels * (channels - 1) // 2
+
+    def neutral_params(self, channels: int, spread: float = 0.0) -> torch.Tensor:
+        """Equal weights, locations 0, log-scales 0 and no coupling: independent channels, each the
+        unit-scale component at 0 (``N(0, 1)``; for the logistic, on the levels' ``[-1, 1]`` scale).
+
+        With ``spread > 0`` the ``M > 1`` components' locations are ``spread * linspace(-1, 1, M)`` in
+        every channel (a single component stays at 0): ``M`` identical components would receive
+        identical gradients and never separate.
+        """
+        channels = check_int("channels", channels, 1)
+        spread = check_positive("spread", spread, allow_zero=True)
+        m = self.num_components
+        loc = torch.zeros(channels, m, dtype=torch.float64)
+        if m > 1:
+            loc += spread * torch.linspace(-1.0, 1.0, m, dtype=torch.float64)
+        logits = torch.zeros(m * int(self._has_weights), dtype=torch.float64)
+        log_scale = torch.zeros(channels * m, dtype=torch.float64)
+        coef = torch.zeros(m * channels * (channels - 1) // 2, dtype=torch.float64)
+        return torch.cat([logits, loc.flatten(), log_scale, coef])  # the order of _unpack
 
     @abstractmethod
     def _scaled(self, value: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -139,7 +158,7 @@ class CoupledMixture(Head, abstract=True):
         .. math::
             \log p(x_{\le c}) = \log \sum_m \pi_m \prod_{c' \le c} f_{c',m}(x_{c'}),
 
-        so it reads only channels ``<= c``, and the entries sum to :meth:`log_prob`
+        so it reads only channels ``<= c``, and the entries sum to :meth:`~pyro_autoregressive.heads.Head.log_prob`
         (up to rounding). Each entry is a normalised density (or mass) in
         :math:`x_c` for every prefix, which is how a multi-channel step's
         normalisation is checked one channel at a time.

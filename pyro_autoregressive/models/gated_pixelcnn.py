@@ -129,6 +129,9 @@ class GatedPixelCNN(AutoregressiveModel):
     def layout(self, length: int | None = None) -> StepLayout:
         return fixed_image_layout(self, length)
 
+    def output_layers(self) -> tuple[nn.Module, ...]:
+        return (self.conv_out2,)
+
     def conditioning(self, context: torch.Tensor | None, local_context: torch.Tensor | None) -> Conditioning:
         """Per layer, the vertical and horizontal gate biases ``(N, 2 * hidden, H or 1, W or 1)``."""
         total = summed_projection(self.context_proj, context, self.local_proj, local_context)  # (N, L * 4 * hidden, ..)
@@ -188,7 +191,7 @@ class GatedPixelCNNState(RasterState):
     """Cached sampling for :class:`GatedPixelCNN` (Ramachandran et al. 2017).
 
     At the first pixel of a row the vertical stack runs for the whole row
-    (:meth:`GatedPixelCNN.vertical_stack`, each convolution's ``at`` reading the
+    (:meth:`~pyro_autoregressive.GatedPixelCNN.vertical_stack`, each convolution's ``at`` reading the
     rows above from a :class:`~pyro_autoregressive.nn.grid_cache.GridCache`); each
     pixel then costs one position of the horizontal stack, whose ``1 x (k // 2 + 1)``
     convolutions read the current row's inputs from their grids.

@@ -107,6 +107,13 @@ class MADE(AutoregressiveModel):
             raise TypeError(f"length: MADE has a fixed event size ({self.event_size}), got length={length}")
         return PermutedLayout(self.order)
 
+    def output_layers(self) -> tuple[nn.Module, ...]:
+        """The last masked layer, the direct connection and the context's paths to the output."""
+        layers = [self.layers[-1], self.direct, self.context_out]
+        if len(self.layers) == 1:  # no hidden layer: the context enters the output layer itself
+            layers.append(self.context_in)
+        return tuple(layer for layer in layers if layer is not None)
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         if self.one_hot:
             assert self.head.num_classes is not None

@@ -71,6 +71,9 @@ class PixelNetwork(AutoregressiveModel, abstract=True):
     def layout(self, length: int | None = None) -> StepLayout:
         return fixed_image_layout(self, length)
 
+    def output_layers(self) -> tuple[nn.Module, ...]:
+        return (self.conv_out2,)
+
     def conditioning(
         self, context: torch.Tensor | None, local_context: torch.Tensor | None
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:

@@ -49,7 +49,8 @@ class PixelCNNPlusPlus(AutoregressiveModel):
     A global ``context`` is projected to a bias of every block; a ``local_context``
     map is projected by a 1x1 convolution and average-pooled to each level.
 
-    Sampling with ``cache=True`` (:class:`PixelCNNPlusPlusState`) computes every
+    Sampling with ``cache=True``
+    (:class:`~pyro_autoregressive.models.pixelcnn_plus_plus.PixelCNNPlusPlusState`) computes every
     activation of every level once, as soon as the pixels it depends on are
     known (Ramachandran et al. 2017): the ``u`` stream one row at a time, the
     ``ul`` stream one position at a time; in evaluation mode it gives exactly
@@ -209,6 +210,9 @@ class PixelCNNPlusPlus(AutoregressiveModel):
                 u, ul = self.upsample_u[level - 1](u), self.upsample_ul[level - 1](ul)
         return self.output(ul).flatten(2).transpose(1, 2)  # (N, P, H, W) -> (N, H * W, P)
 
+    def output_layers(self) -> tuple[nn.Module, ...]:
+        return (self.out,)
+
     def output(self, ul: torch.Tensor) -> torch.Tensor:
         """The last ``ul`` activation ``(N, F, ...)`` to head parameters ``(N, P, ...)`` (whole maps or one pixel)."""
         return self.out(F.elu(ul))
@@ -225,10 +229,10 @@ class PixelCNNPlusPlusState(IncrementalState):
 
     * the ``u`` stream (down-shifted, rows strictly above) at the start of image
       row ``i``: one row of every ``u`` layer of level ``l`` for each ``l`` with
-      :math:`2^l \mid i`, up pass, down pass and upsampling (:meth:`_u_rows`);
+      :math:`2^l \mid i`, up pass, down pass and upsampling (``_u_rows``);
     * the ``ul`` stream (down-right-shifted) at pixel ``(i, j)``: one position of
       every ``ul`` layer of level ``l`` for each ``l`` with :math:`2^l \mid i` and
-      :math:`2^l \mid j` (:meth:`_ul_at`), then the head parameters of the pixel.
+      :math:`2^l \mid j` (``_ul_at``), then the head parameters of the pixel.
 
     A stride-2 convolution at level ``l + 1`` reads rows ``2r - 1 .. 2r`` of level
     ``l``, so its row ``r`` is computable with row ``2r``; an upsampling maps row

@@ -70,7 +70,7 @@ class Transformer(AutoregressiveModel):
     see the local context at ``i``).
 
     Sampling with ``cache=True`` keeps, per layer, the keys and values of the
-    committed positions (:class:`TransformerState`), so each step costs one
+    committed positions (:class:`~pyro_autoregressive.models.transformer.TransformerState`), so each step costs one
     position's pass instead of the whole prefix; a prompt given by
     ``condition_on_prefix`` is encoded in one parallel causal pass.
 
@@ -263,6 +263,11 @@ class Transformer(AutoregressiveModel):
                 f"limit), got {length!r}"
             )
         return SequenceLayout(length)
+
+    def output_layers(self) -> tuple[nn.Module, ...]:
+        """The output projection, and the in-pixel coupling's output and direct layers."""
+        coupling = () if self.coupling is None else (self.coupling.out, self.coupling.direct)
+        return (self.output, *coupling)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Values ``(N, *E)`` to per-value features ``(N, *E, F)`` (:meth:`_step_features`, in event layout)."""

@@ -30,7 +30,7 @@ class GatedResidualBlock(nn.Module):
     where ``*`` is the dilated causal convolution and ``V c`` the conditioning
     (computed by the caller). The block returns ``h'`` and ``z``: the skip
     connections ``s = W_s z`` of all layers are summed by one 1x1 convolution
-    over the concatenated ``z`` of every layer (:meth:`WaveNet.trunk`).
+    over the concatenated ``z`` of every layer (:meth:`~pyro_autoregressive.WaveNet.trunk`).
     """
 
     def __init__(self, residual_channels: int, kernel_size: int, dilation: int, residual: bool = True) -> None:
@@ -44,8 +44,9 @@ class GatedResidualBlock(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``h (N, R, T)``, ``cond (N, 2R, T)`` or None -> residual output ``(N, R, T)``, gated ``z (N, R, T)``.
 
-        ``conv`` stands in for the dilated convolution: :meth:`ConvQueue.feed` runs
-        the block on one step (2-d tensors ``(N, channels)``), :meth:`ConvQueue.prime` over a prompt.
+        ``conv`` stands in for the dilated convolution: :meth:`~pyro_autoregressive.nn.causal_conv.ConvQueue.feed` runs
+        the block on one step (2-d tensors ``(N, channels)``),
+        :meth:`~pyro_autoregressive.nn.causal_conv.ConvQueue.prime` over a prompt.
         """
         z = (conv or self.dilated)(h)  # (N, 2R, T)
         if cond is not None:
@@ -62,7 +63,7 @@ class WaveNet(AutoregressiveModel):
 
     The input is delayed by one step (so position ``t`` sees only ``x_{<t}``) and
     projected to ``R`` residual channels by a 1x1 convolution; ``num_stacks``
-    stacks of ``num_layers`` :class:`GatedResidualBlock` follow, with dilations
+    stacks of ``num_layers`` :class:`~pyro_autoregressive.models.wavenet.GatedResidualBlock` follow, with dilations
     ``1, 2, ..., 2^{L-1}`` in every stack; the summed skip outputs go through
     ``ReLU, 1x1, ReLU, 1x1`` to the head parameters. The receptive field is
 
@@ -77,7 +78,7 @@ class WaveNet(AutoregressiveModel):
     samples ``f * hop_length, ..., (f + 1) * hop_length - 1``).
 
     Generation keeps, per layer, a queue of its last ``d (k - 1)`` inputs
-    (:class:`WaveNetState`, Paine et al. 2016): each sample costs O(layers)
+    (:class:`~pyro_autoregressive.models.wavenet.WaveNetState`, Paine et al. 2016): each sample costs O(layers)
     instead of a pass over the receptive field.
 
     :param head: the per-sample distribution: ``Categorical(256)`` for mu-law
@@ -168,9 +169,12 @@ class WaveNet(AutoregressiveModel):
             Pointwise1d(skip_channels, head.num_params(1)),
         )
 
+    def output_layers(self) -> tuple[nn.Module, ...]:
+        return (self.output[-1],)
+
     @property
     def receptive_field(self) -> int:
-        """How many past samples the parameters of a step see: ``1 + sum_l d_l (k - 1)``."""
+        """The number of past samples the parameters of a step see, ``1 + sum_l d_l (k - 1)``."""
         return 1 + sum(self.dilations) * (self.kernel_size - 1)
 
     def layout(self, length: int | None = None) -> StepLayout:
@@ -234,7 +238,8 @@ class WaveNet(AutoregressiveModel):
         """The layers: delayed input features ``(N, F, T)`` to head parameters ``(N, P, T)``.
 
         The cached state runs the same body on one step (``(N, F)`` to ``(N, P)``),
-        with ``convs`` standing in for the dilated convolutions (:class:`ConvQueue`).
+        with ``convs`` standing in for the dilated convolutions
+        (:class:`~pyro_autoregressive.nn.causal_conv.ConvQueue`).
         """
         if self.one_hot:  # the weight was applied by the lookup in `embed`: add the bias
             bias = self.input.bias
@@ -281,14 +286,14 @@ class WaveNetState(IncrementalState):
     """Queue-cached generation for :class:`WaveNet` (Paine et al. 2016).
 
     Each layer keeps a :class:`~pyro_autoregressive.nn.causal_conv.ConvQueue` of
-    its last ``d (k - 1)`` inputs. :meth:`advance` runs :meth:`WaveNet.trunk` on
+    its last ``d (k - 1)`` inputs. :meth:`advance` runs :meth:`~pyro_autoregressive.WaveNet.trunk` on
     the new sample alone, each dilated convolution reading its taps from its
-    queue (:meth:`ConvQueue.feed`), and keeps the output as the parameters of the
+    queue (:meth:`~pyro_autoregressive.nn.causal_conv.ConvQueue.feed`), and keeps the output as the parameters of the
     next step, so a step costs O(layers), whatever the receptive field. Nothing
     else is kept: the committed samples are not stored (the caller owns them),
     so memory is bounded by the queues, ``O(N R r)``, however long the
     generation runs. A prompt is run in one parallel pass that fills the queues
-    (:meth:`ConvQueue.prime`).
+    (:meth:`~pyro_autoregressive.nn.causal_conv.ConvQueue.prime`).
 
     Local-context frames are projected one at a time, when the step enters them.
     """

@@ -52,10 +52,11 @@ class CausalConv1d(nn.Conv1d):
 
     @property
     def context_length(self) -> int:
-        """How many past inputs an output reads: ``d (k - 1)``."""
+        """The number of past inputs an output reads, ``d (k - 1)``."""
         return self.dilation[0] * (self.kernel_size[0] - 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Whole sequences ``(N, in, T)`` to ``(N, out, T)``, left-padded with ``d (k - 1)`` zeros."""
         # (N, C_in, T) -> (N, C_in, T + d(k-1)) -> (N, C_out, T)
         y = F.conv1d(F.pad(x, (self.context_length, 0)), self.weight, dilation=self.dilation)
         # the bias is added apart: a dilated float64 convolution with a bias takes a ~10x slower kernel on CPU

@@ -34,7 +34,7 @@ class DownShiftedConv2d(nn.Conv2d):
 
     With ``shift = 1`` a row sees only the rows strictly above it (the first
     layer); with ``shift = 0`` also its own row of the previous vertical layer.
-    :meth:`at` computes one output row from a :class:`GridCache` of the input.
+    :meth:`at` computes one output row from a :class:`~pyro_autoregressive.nn.grid_cache.GridCache` of the input.
 
     :param in_channels: input channels.
     :param out_channels: output channels.
@@ -63,6 +63,7 @@ class DownShiftedConv2d(nn.Conv2d):
         self.shift = shift
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Whole maps ``(N, in, H, W)`` to ``(N, out, H, W)``, each output row from the rows above it."""
         # (N, in, H, W) -> (N, out, H, W)
         height = x.shape[-2]
         kh, kw = self.kernel_size
@@ -121,7 +122,7 @@ class GatedLayer(nn.Module):
         self, v: torch.Tensor | None, cond: torch.Tensor | None, conv: Conv | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The vertical stack: ``v (N, in, H, W)`` to its output ``(N, hidden, H, W)`` and its term in the
-        horizontal stack ``(N, 2 hidden, H, W)``; ``conv`` stands in for :attr:`v_conv`."""
+        horizontal stack ``(N, 2 hidden, H, W)``; ``conv`` stands in for ``v_conv``."""
         pre = (conv or self.v_conv)(v)  # type: ignore[arg-type]
         if cond is not None:
             pre = pre + cond

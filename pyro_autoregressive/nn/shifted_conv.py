@@ -3,8 +3,8 @@
 Causal by shifting instead of masking (Salimans et al. 2017): a ``down`` convolution's output
 ``(i, j)`` sees rows above and including ``i``, a ``down-right`` one also only columns up to ``j``;
 the model shifts the streams once more so that no output sees its own pixel. Each layer has
-``forward`` (the whole image) and ``at`` (one row or one position, from a :class:`GridCache`),
-which the cached sampler uses.
+``forward`` (the whole image) and ``at`` (one row or one position, from a
+:class:`~pyro_autoregressive.nn.grid_cache.GridCache`), which the cached sampler uses.
 """
 
 from __future__ import annotations
@@ -112,6 +112,7 @@ class ShiftedDeconv2d(nn.ConvTranspose2d):
         self.right = right
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        """``(N, in, h, w)`` to ``(N, out, 2h, 2w)``: the transposed convolution, cropped to keep the shift."""
         y = super().forward(x)  # (N, out, 2h + kh - 1, 2w + kw - 1)
         kh, kw = self.kernel_size
         height, width = y.shape[-2] - kh + 1, y.shape[-1] - kw + 1
