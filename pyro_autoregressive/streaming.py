@@ -71,10 +71,13 @@ def generate_stream(
         other batch must be ``N``.
     :param temperature: a finite float ``> 0`` dividing the logits (as
         :meth:`~pyro_autoregressive.AutoregressiveDistribution.temper`).
-    :param top_k, top_p, min_p: decoding filters (discrete heads), applied to every
-        step's tempered conditional in this order, as the distribution's
-        :meth:`~pyro_autoregressive.AutoregressiveDistribution.top_k`, ``top_p`` and
-        ``min_p`` called in this order: the same draws as
+    :param top_k: keep the ``k`` most likely levels of every step (discrete heads).
+    :param top_p: nucleus: keep the most likely levels of mass ``>= p``.
+    :param min_p: keep the levels of probability ``>= p`` times the largest. The
+        filters apply to every step's tempered conditional in the order ``top_k``,
+        ``top_p``, ``min_p``, as
+        :meth:`~pyro_autoregressive.AutoregressiveDistribution.top_k` and its
+        siblings called in that order: the same draws as
         ``d.temper(t).top_k(k).top_p(p).min_p(m).sample()`` under one seed.
     :param progress: show a ``tqdm`` progress bar.
 

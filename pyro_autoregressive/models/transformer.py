@@ -48,7 +48,7 @@ class Transformer(AutoregressiveModel):
     ``W`` most recent positions only (sliding-window attention, a banded causal
     mask) and positions are rotary, so the model is stationary: the parameters
     of step ``i`` are one function of ``x_{i-R..i-1}`` for every ``i >= R``, with
-    ``R = num_layers (W - 1) + 1`` past steps (:attr:`receptive_field`; ``R = W``
+    ``R = num_layers (W - 1) + 1`` past steps (:attr:`~pyro_autoregressive.Transformer.receptive_field`; ``R = W``
     for one layer) -- the earlier steps also see the start token. It is exact
     for any ``T``: ``model.condition(length=T)`` scores and samples sequences of
     any length (``max_length`` is then only the default ``T``, e.g. the training
@@ -76,7 +76,8 @@ class Transformer(AutoregressiveModel):
 
     :param head: the per-step distribution (any head).
     :param max_length: the longest sequence (sequence mode); with an ``attention_window``
-        only the default length of :meth:`condition` (any length is exact).
+        only the default length of
+        :meth:`~pyro_autoregressive.AutoregressiveModel.condition` (any length is exact).
     :param d_model: width of the residual stream.
     :param num_heads: attention heads (must divide ``d_model``).
     :param num_layers: number of blocks.
@@ -238,8 +239,11 @@ class Transformer(AutoregressiveModel):
 
     @property
     def receptive_field(self) -> int | None:
-        """How many past steps the parameters of a step see: ``num_layers (W - 1) + 1`` with a window
-        ``W`` (each layer reaches ``W - 1`` positions further back), ``None`` without one (all of them)."""
+        """The number of past steps that the parameters of a step see.
+
+        ``num_layers (W - 1) + 1`` with a window ``W`` (each layer reaches ``W - 1``
+        positions further back), ``None`` without one (all of them).
+        """
         if self.attention_window is None:
             return None
         return len(self.blocks) * (self.attention_window - 1) + 1

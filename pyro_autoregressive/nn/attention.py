@@ -107,7 +107,7 @@ class CausalSelfAttention(nn.Module):
         \qquad M_{ts} = \begin{cases} 0 & t - W < s \le t \\ -\infty & \text{otherwise} \end{cases}
 
     computed by :func:`causal_attention` (``W = \infty`` without a ``window``).
-    With a :class:`KVCache` the new positions attend to the cached ones as well.
+    With a :class:`~pyro_autoregressive.nn.kv_cache.KVCache` the new positions attend to the cached ones as well.
     With a ``rotation`` (rotary positions, :func:`~pyro_autoregressive.nn.rotary.rotate`),
     queries and keys are rotated by their positions before the scores; the cache
     keeps the rotated keys. The arithmetic is :func:`self_attention`.
