@@ -13,10 +13,11 @@ import torch
 from ..baselines import independent_histogram_nll
 from ..persistence import save
 from ..training import PRECISIONS, fit, mean_nll
-from .data import DATASETS, open_splits
-from .families import MODELS
+from .data import add_data_flags, load_options, open_data, split_parts
+from .data_spec import DataSpec
+from .families import add_model_flags, build_model
 from .flags import COUNT, POSITIVE, add_device_flags, device, float_above, int_at_least
-from .outputs import report, write_samples
+from .outputs import check_run_outputs, report, write_run_samples
 
 __all__ = ["add_parser", "train"]
 
@@ -24,8 +25,13 @@ __all__ = ["add_parser", "train"]
 def train(args: argparse.Namespace) -> int:
     on = device(args)
     torch.manual_seed(args.seed)
-    model = MODELS[args.model](args).to(on)
-    data = open_splits(args.data, model)
+    dataset = open_data(args.data, load_options(args))
+    spec = DataSpec.from_dataset(dataset, labels=not args.no_labels)
+    check_run_outputs(spec.kind)  # a missing matplotlib or soundfile is said before training
+    model = build_model(args.model, args.model_options, spec).to(on)
+    split = dataset.split(args.split_seed)
+    parts = split_parts(dataset, split, spec, model)
+    data = {name: part.values for name, part in parts.items()}
     schedule = None
     if args.schedule == "cosine":
         schedule = lambda optimizer: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.epochs)  # noqa: E731
@@ -33,6 +39,8 @@ def train(args: argparse.Namespace) -> int:
         model,
         data["train"],
         val=data["val"],
+        train_context=parts["train"].context,
+        val_context=parts["val"].context,
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -46,11 +54,19 @@ def train(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     dims = data["train"][0].numel()
-    test_nll = mean_nll(model, data["test"], precision=args.precision)
-    baseline = independent_histogram_nll(data["train"], data["test"], model.head.num_classes or 2)
+    test_nll = mean_nll(model, data["test"], parts["test"].context, precision=args.precision)
+    baseline = independent_histogram_nll(data["train"], data["test"], spec.levels)
     out = Path(args.out)
     save(model, out / "model")
-    seconds = write_samples(model, out / "samples.png", 64, 1.0, cache=True)
+    record = {
+        "model": args.model,
+        "model_options": {k: list(v) if isinstance(v, tuple) else v for k, v in args.model_options.items()},
+        "data": spec.to_dict(),
+        "split": split.to_dict(),
+    }
+    (out / "config.json").write_text(json.dumps(record, indent=2) + "\n")
+    test = (parts["test"].values, parts["test"].context)
+    written, seconds = write_run_samples(model, spec, out, test=test, progress=not args.no_progress)
     metrics = {
         "model": args.model,
         "data": args.data,
@@ -67,17 +83,17 @@ def train(args: argparse.Namespace) -> int:
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(f"{args.model} on {args.data}: {metrics['epochs_run']} epochs in {result.seconds:.0f} s on {on}")
-    print(report(f"{args.model} (test)", test_nll, dims))
-    print(report("independent histograms", baseline, dims))
-    print(f"wrote {out / 'model'}, {out / 'samples.png'} (64 samples in {seconds:.2f} s), {out / 'metrics.json'}")
+    print(report(f"{args.model} (test)", test_nll, dims, spec.kind))
+    print(report("independent histograms", baseline, dims, spec.kind))
+    names = ", ".join(str(p) for p in written)
+    print(f"wrote {out / 'model'}, {out / 'config.json'}, {out / 'metrics.json'}, {names} ({seconds:.2f} s sampling)")
     return 0
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("train", help="fit a model by maximum likelihood, report test NLL, write samples")
-    p.add_argument("--model", choices=sorted(MODELS), default="made")
-    p.add_argument("--data", choices=DATASETS, default="digits")
-    p.add_argument("--hidden", type=COUNT, nargs="+", help="hidden sizes (MADE)")
+    add_model_flags(p)
+    add_data_flags(p)
     p.add_argument("--epochs", type=COUNT, default=300)
     p.add_argument("--batch-size", type=COUNT, default=64)
     p.add_argument("--lr", type=POSITIVE, default=1e-3)
