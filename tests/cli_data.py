@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 
-def png_folder(root: Path, *, classes: int = 2, per_class: int = 6, shape: tuple[int, int] = (4, 4)) -> Path:
+def png_folder(root: Path, *, classes: int = 2, per_class: int = 10, shape: tuple[int, int] = (4, 4)) -> Path:
     """``root/images/<class>/<n>.png``: 8-bit grey images, a sub-folder per class."""
     from PIL import Image
 
@@ -48,3 +48,27 @@ def text_file(root: Path, size: int = 4000) -> Path:
     path = root / "text.txt"
     path.write_text((words * (size // len(words) + 1))[:size])
     return path
+
+
+def make_run(root: Path, source: Path | str, model: str, flags: list[str], **load) -> Path:
+    """A run folder of an untrained model for ``source`` (``root/run``), as ``train`` leaves one, in a second.
+
+    ``flags`` are ``train``'s size flags; ``load`` the ``load_data`` keywords.
+    """
+    import json
+
+    import pyro_autoregressive as par
+    from pyro_autoregressive.cli import build_parser
+    from pyro_autoregressive.cli.data import open_data
+    from pyro_autoregressive.cli.data_spec import DataSpec
+    from pyro_autoregressive.cli.families import build_model
+    from pyro_autoregressive.cli.run_info import data_record
+
+    dataset = open_data(str(source), load)
+    spec = DataSpec.from_dataset(dataset)
+    args = build_parser().parse_args(["train", "--model", model, *flags])
+    run = root / "run"
+    par.save(build_model(model, args.model_options, spec), run / "model")
+    record = {"model": model, **data_record(spec, dataset.split(0))}
+    (run / "config.json").write_text(json.dumps(record))
+    return run

@@ -63,6 +63,7 @@ def test_size_flags_reach_the_constructor(name):
     for key in family.options:
         expected = 3 if (name, key) == ("wavenet", "kernel_size") else ODD_VALUES[key]
         assert config[key] == (list(expected) if isinstance(expected, tuple) else expected), key
+    json.dumps(args.model_options)  # JSON-native: a run's record holds it
     assert config["context_size"] == spec.num_classes
 
 
@@ -89,7 +90,7 @@ def test_model_config_json_and_file(tmp_path):
     path = tmp_path / "m.json"
     path.write_text(json.dumps({"hidden_sizes": [9, 3]}))
     args = parse(["--model", "made", "--model-config", str(path)])
-    assert args.model_options == {"hidden_sizes": (9, 3)}
+    assert args.model_options == {"hidden_sizes": [9, 3]}
     args = parse(["--model-config", '{"hidden_channels": 7}', "--hidden-channels", "5"])  # the flag wins
     assert args.model_options["hidden_channels"] == 5
 

@@ -43,7 +43,7 @@ class Value:
         if not ok:
             expected = self.expected if self.nargs is None else f"a list of {self.expected.removeprefix('an ')}s"
             raise FlagError("--model-config", f"key {key!r}: expected {expected}, got {json.dumps(value)}")
-        return tuple(value) if self.nargs is not None else value
+        return list(value) if self.nargs is not None else value
 
 
 def _is_int(value: Any) -> bool:
@@ -161,7 +161,7 @@ _SEQUENCES = ("audio", "text", "sequence")
 FAMILIES = {
     f.name: f
     for f in (
-        Family("made", "MADE", _IMAGE + _SEQUENCES, {"hidden_sizes": (512, 512)}, "MADE on the flattened event"),
+        Family("made", "MADE", _IMAGE + _SEQUENCES, {"hidden_sizes": [512, 512]}, "MADE on the flattened event"),
         Family(
             "pixelcnn",
             "PixelCNN",
@@ -277,7 +277,7 @@ def _default_text(value: Any) -> str:
         return "none"
     if isinstance(value, Auto):
         return value.text
-    return " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _check_model_flags(args: argparse.Namespace) -> None:

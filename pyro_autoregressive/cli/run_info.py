@@ -16,11 +16,12 @@ from typing import Any
 import torch
 
 from ..atomic import current_directory
+from ..data import Split
 from ..model import AutoregressiveModel
 from ..persistence import CONFIG_NAME, WEIGHTS_NAME, load
 from .data_spec import DataSpec
 
-__all__ = ["MODEL_DIR", "RUN_CONFIG", "Run", "find_model_dir", "open_run"]
+__all__ = ["MODEL_DIR", "RUN_CONFIG", "Run", "data_record", "find_model_dir", "open_run"]
 
 #: a run's model directory, and its record, inside the run folder
 MODEL_DIR, RUN_CONFIG, METRICS = "model", "config.json", "metrics.json"
@@ -65,7 +66,16 @@ class Run:
     def split(self) -> dict[str, Any] | None:
         """The recorded split (``Split.to_dict``), or None."""
         split = self.record.get("split")
-        return split if isinstance(split, dict) else None
+        return split if isinstance(split, dict) and {"train", "val", "test"} <= set(split) else None
+
+
+def data_record(spec: DataSpec, split: Split) -> dict[str, Any]:
+    """What a run's ``config.json`` records of its data for ``sample``, ``evaluate`` and ``info``.
+
+    ``{"data": spec.to_dict(), "split": split.to_dict()}``: the kind, event shape, levels,
+    labels, rate and encoding, the ``load_data`` keywords that reload it, and the split.
+    """
+    return {"data": spec.to_dict(), "split": split.to_dict()}
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -89,6 +99,8 @@ def open_run(path: str | Path, map_location: str | torch.device | None = None) -
     model_dir = find_model_dir(path)
     if model_dir is None:
         raise ValueError(f"{path}: no run or saved model (expected RUN/model/{CONFIG_NAME} or {CONFIG_NAME})")
+    if model_dir == path and path.name == MODEL_DIR and (path.parent / RUN_CONFIG).is_file():
+        path = path.parent  # RUN/model given: the run it belongs to
     model = load(model_dir, map_location=map_location).eval()
     record = _read_json(path / RUN_CONFIG) if model_dir != path else {}
     metrics = _read_json(path / METRICS) if model_dir != path else {}

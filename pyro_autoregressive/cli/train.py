@@ -18,6 +18,7 @@ from .data_spec import DataSpec
 from .families import add_model_flags, build_model
 from .flags import COUNT, POSITIVE, add_device_flags, device, float_above, int_at_least
 from .outputs import check_run_outputs, report, write_run_samples
+from .run_info import data_record
 
 __all__ = ["add_parser", "train"]
 
@@ -58,12 +59,7 @@ def train(args: argparse.Namespace) -> int:
     baseline = independent_histogram_nll(data["train"], data["test"], spec.levels)
     out = Path(args.out)
     save(model, out / "model")
-    record = {
-        "model": args.model,
-        "model_options": {k: list(v) if isinstance(v, tuple) else v for k, v in args.model_options.items()},
-        "data": spec.to_dict(),
-        "split": split.to_dict(),
-    }
+    record = {"model": args.model, "model_options": args.model_options, **data_record(spec, split)}
     (out / "config.json").write_text(json.dumps(record, indent=2) + "\n")
     test = (parts["test"].values, parts["test"].context)
     written, seconds = write_run_samples(model, spec, out, test=test, progress=not args.no_progress)
