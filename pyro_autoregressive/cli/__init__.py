@@ -8,6 +8,7 @@ drawing (``draw``), the flag checks (``flags``) and what is written (``outputs``
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -40,6 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
+    except BrokenPipeError:  # the reader of the output went away (``| head``): nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 1
     except USER_ERRORS as error:
         if isinstance(error, FlagError):
             message = f"argument {error.flag}: {error.message}"

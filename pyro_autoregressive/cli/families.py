@@ -28,6 +28,7 @@ class Value:
     check: Callable[[Any], bool]
     convert: Callable[[str], Any] = int
     nargs: str | None = None
+    metavar: str = "N"
 
     def from_text(self, text: str) -> Any:
         try:
@@ -59,7 +60,10 @@ ODD = Value("an odd int >= 1", lambda v: _is_int(v) and v >= 1 and v % 2 == 1)
 ODD3 = Value("an odd int >= 3", lambda v: _is_int(v) and v >= 3 and v % 2 == 1)
 AT_LEAST_2 = Value("an int >= 2", lambda v: _is_int(v) and v >= 2)
 DROPOUT = Value(
-    "a number in [0, 1)", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1, float
+    "a number in [0, 1)",
+    lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1,
+    float,
+    metavar="P",
 )
 SIZES = Value("an int >= 1", COUNT.check, nargs="+")
 
@@ -119,7 +123,7 @@ class Auto:
 def _channels_multiple(base: int) -> Auto:
     """``base`` rounded up to a multiple of the channels (channel masks split the hidden units into C groups)."""
     return Auto(
-        f"{base}, rounded up to a multiple of the channels",
+        f"{base}, a multiple of C",
         lambda spec: -(-base // spec.event_shape[0]) * spec.event_shape[0],
     )
 
@@ -257,6 +261,8 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     )
     group = p.add_argument_group("model sizes (each family takes some; see docs/cli.md)")
     for option in OPTIONS.values():
+        if not any(option.key in f.options for f in FAMILIES.values()):
+            continue  # an option of a constructor this version of the library lacks
         takers = [
             f"{f.name}: {_default_text(f.defaults[option.key])}" for f in FAMILIES.values() if option.key in f.defaults
         ]
@@ -266,7 +272,7 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
             dest=option.key,
             type=option.value.from_text,
             nargs=option.value.nargs,
-            metavar="N",
+            metavar=option.value.metavar,
             help=f"{option.help} ({'; '.join(takers)})",
         )
     p.add_check(_check_model_flags)  # type: ignore[attr-defined]
