@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import json
 import math
 import subprocess
@@ -147,11 +148,26 @@ def test_text_prompt_filters_and_stop_value(text_run, tmp_path, capsys):
 
 def test_text_length_beyond_the_model_is_one_error(text_run, tmp_path, capsys):
     err = run_error(["sample", str(text_run), "--length", "17", "--out", str(tmp_path / "t.txt")], capsys)
-    assert "argument --length: Transformer: expected an int in [1, 16] (max_length), got 17" in err
+    assert "argument --length: Transformer: expected an int in [1, 16] (max_length" in err and "got 17" in err
     err = run_error(["sample", str(text_run), "--prompt", "x" * 20, "--out", str(tmp_path / "t.txt")], capsys)
     assert "argument --prompt: 20 steps, but the samples have 16 (give a longer --length)" in err
     err = run_error(["sample", str(text_run), "--out", str(tmp_path / "t.png")], capsys)
     assert "a .png file cannot hold text samples" in err
+
+
+@pytest.mark.skipif(
+    "attention_window" not in inspect.signature(par.Transformer).parameters, reason="no windowed Transformer yet"
+)
+def test_a_windowed_transformer_samples_any_length(tmp_path, capsys):
+    flags = ["--d-model", "8", "--num-heads", "2", "--num-layers", "1", "--attention-window", "4"]
+    run = make_run(tmp_path, text_file(tmp_path), "transformer", flags, length=16)
+    assert par.load(run / "model").config()["attention_window"] == 4
+    run_ok(
+        ["sample", str(run), "--num", "2", "--length", "40", "--prompt", "the ", "--out", str(tmp_path / "t.npy")],
+        capsys,
+    )
+    values = np.load(tmp_path / "t.npy")
+    assert values.shape == (2, 40) and bytes(values[0, :4].tolist()) == b"the "
 
 
 # -- evaluate -------------------------------------------------------------------------------------------
