@@ -144,6 +144,22 @@ def test_text_prompt_filters_and_stop_value(text_run, tmp_path, capsys):
     stopped = np.load(tmp_path / "s.npy")[0]
     first = int(np.flatnonzero(stopped == stop)[0])
     assert first <= 3 and (stopped[first:] == stop).all()
+    run_ok(
+        [
+            "sample",
+            str(text_run),
+            "--greedy",
+            "--stop-value",
+            str(stop),
+            "--num",
+            "1",
+            "--out",
+            str(tmp_path / "s.txt"),
+        ],
+        capsys,
+    )
+    text = (tmp_path / "s.txt").read_text(encoding="utf-8", errors="replace").split("\n", 1)[1]
+    assert text == bytes(stopped[: first + 1].tolist()).decode("utf-8", errors="replace") + "\n"  # no padding
 
 
 def test_text_length_beyond_the_model_is_one_error(text_run, tmp_path, capsys):

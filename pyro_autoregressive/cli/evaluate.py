@@ -44,7 +44,8 @@ def evaluate(args: argparse.Namespace) -> int:
         "dims": spec.dims,
         **figures,
     }
-    out = Path(args.out) if args.out else (run.path / "evaluate.json" if run.is_run else Path("evaluate.json"))
+    name = "evaluate.json" if own else f"evaluate-{Path(str(dataset.description['source'])).name}.json"
+    out = Path(args.out) if args.out else (run.path / name if run.is_run else Path(name))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(report(f"{spec.source} ({part}, {len(values)})", nll, spec.dims, spec.kind))
@@ -91,6 +92,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=COUNT, default=500)
     p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: autocast (for CUDA)")
-    p.add_argument("--out", help="the JSON file (default: RUN/evaluate.json, or ./evaluate.json for a bare model)")
+    p.add_argument(
+        "--out",
+        help="the JSON file (default: RUN/evaluate.json for the run's data, RUN/evaluate-NAME.json for data NAME; "
+        "in the current folder for a bare model)",
+    )
     add_device_flags(p)
     p.set_defaults(run=evaluate)

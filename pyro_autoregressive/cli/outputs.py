@@ -28,6 +28,7 @@ __all__ = [
     "label_context",
     "nll_figures",
     "report",
+    "save_completions",
     "write_run_samples",
     "write_samples",
 ]
@@ -98,8 +99,20 @@ def as_items(samples: torch.Tensor, spec: DataSpec) -> torch.Tensor:
     return samples.reshape(-1, samples.shape[-1])
 
 
-def write_samples(samples: torch.Tensor, spec: DataSpec, path: str | Path, title: str | None = None) -> list[Path]:
+def write_samples(
+    samples: torch.Tensor,
+    spec: DataSpec,
+    path: str | Path,
+    title: str | None = None,
+    *,
+    stop_value: int | None = None,
+    after: int = 0,
+) -> list[Path]:
     """Write ``samples`` (items of ``spec``'s data) to ``path`` by its extension; the files written.
+
+    A ``.txt`` file of sequences that end at ``stop_value`` (``condition(stop_value=)``) holds
+    each up to its first ``stop_value`` at or after step ``after`` (a prompt's length),
+    inclusive, without the padding.
 
     Several audio samples go into one WAV file, one after the other with a quarter of a
     second of silence between them (a ``.npy`` keeps them apart).
@@ -113,7 +126,10 @@ def write_samples(samples: torch.Tensor, spec: DataSpec, path: str | Path, title
         np.save(path, items.numpy())
         return [path]
     if suffix == ".txt":
-        path.write_text(_as_text(items, spec))
+        rows = list(items)
+        if stop_value is not None:
+            rows = [row[: _end(row, stop_value, after)] for row in rows]
+        path.write_text(_as_text(rows, spec))
         return [path]
     if suffix == ".wav":
         return [_write_wav(items, spec, path)]
@@ -124,7 +140,13 @@ def write_samples(samples: torch.Tensor, spec: DataSpec, path: str | Path, title
     return [save_image_grid(items, path, spec.levels, title=title)]
 
 
-def _as_text(items: torch.Tensor, spec: DataSpec) -> str:
+def _end(row: torch.Tensor, stop_value: int, after: int) -> int:
+    """One past the first ``stop_value`` of ``row`` at or after ``after`` (the whole row without one)."""
+    stops = (row[after:] == stop_value).nonzero()
+    return after + int(stops[0, 0]) + 1 if len(stops) else len(row)
+
+
+def _as_text(items: list[torch.Tensor], spec: DataSpec) -> str:
     """Text: each sample's bytes decoded as UTF-8 (invalid bytes as U+FFFD); other data: numbers, a line each."""
     if spec.kind == "text" and spec.levels <= 256:
         texts = [bytes(row.tolist()).decode("utf-8", errors="replace") for row in items]
@@ -251,11 +273,12 @@ def write_run_samples(
         half = model.condition(given_context).condition_on_prefix(given, d.num_steps // 2)
         completed, more = draw(half, (3,), progress=progress, desc="completions")
         seconds += more
-        written.append(_save_completions(given, completed, spec, out_dir / "completions.png"))
+        written.append(save_completions(given, completed, spec, out_dir / "completions.png"))
     return written, seconds
 
 
-def _save_completions(given: torch.Tensor, completed: torch.Tensor, spec: DataSpec, path: Path) -> Path:
+def save_completions(given: torch.Tensor, completed: torch.Tensor, spec: DataSpec, path: Path) -> Path:
+    """A grid of each given image ``(N, *E)`` followed by its completions ``(S, N, *E)`` (model event shapes ``E``)."""
     from ..plotting import save_completion_grid
 
     shape = (len(given), *spec.event_shape)

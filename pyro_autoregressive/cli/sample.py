@@ -14,7 +14,7 @@ from .data import model_inputs, split_of
 from .data_spec import DataSpec
 from .draw import draw
 from .flags import COUNT, POSITIVE, FlagError, add_device_flags, device, int_at_least, probability, run_or_model
-from .outputs import _save_completions, check_output, default_output, label_context, write_samples
+from .outputs import check_output, default_output, label_context, save_completions, write_samples
 from .run_info import Run, open_run
 
 __all__ = ["add_parser", "sample"]
@@ -27,24 +27,22 @@ def sample(args: argparse.Namespace) -> int:
     run = open_run(args.path, map_location=device(args))
     model, spec = run.model, run.spec
     out = Path(args.out or default_output(spec))
-    try:
-        check_output(out, spec)
-    except FlagError as error:
-        raise ValueError(str(error)) from None
+    check_output(out, spec)  # before any work: the extension fits the data
     num = args.num or DEFAULT_NUM[spec.kind]
     torch.manual_seed(args.seed)
-    d, sample_shape, given = _distribution(args, run, num)
+    d, sample_shape, given, prompt_steps = _distribution(args, run, num)
     if args.greedy:
         d = d.top_k(1)
     samples, seconds = draw(
         d, sample_shape, cache=not args.no_cache, batch_chunk=args.batch_size, progress=not args.no_progress
     )
     if given is not None and spec.is_image and out.suffix.lower() == ".png":
-        paths = [_save_completions(given, samples, spec, out)]
+        paths = [save_completions(given, samples, spec, out)]
     else:
         if given is not None:
             samples = samples.transpose(0, 1)  # (N given, S, ...): each item's completions together
-        paths = write_samples(samples, spec, out, title=f"{type(model).__name__} samples")
+        title = f"{type(model).__name__} samples"
+        paths = write_samples(samples, spec, out, title, stop_value=args.stop_value, after=prompt_steps)
     count = int(np.prod(sample_shape + tuple(d.batch_shape)))
     where = ", ".join(map(str, paths))
     print(
@@ -55,8 +53,9 @@ def sample(args: argparse.Namespace) -> int:
 
 def _distribution(
     args: argparse.Namespace, run: Run, num: int
-) -> tuple[AutoregressiveDistribution, tuple[int, ...], torch.Tensor | None]:
-    """The distribution to draw from, the sample shape, and the given test items of ``--complete`` (or None)."""
+) -> tuple[AutoregressiveDistribution, tuple[int, ...], torch.Tensor | None, int]:
+    """The distribution to draw from, the sample shape, the given test items of ``--complete`` (or None),
+    and the steps given (a prompt's, or the halves of ``--complete``)."""
     model, spec = run.model, run.spec
     length = _length(args, model, spec)
     labels = _labels(args, run)
@@ -69,9 +68,10 @@ def _distribution(
         given, context = _test_items(run, args.complete)
         d = model.condition(context, **kwargs).temper(args.temperature)
         d = _filtered(args, d).condition_on_prefix(given, d.num_steps // 2)
-        return d, (num,), given
+        return d, (num,), given, d.num_steps // 2
     context = label_context(model, num, labels)
     d = _filtered(args, model.condition(context, **kwargs).temper(args.temperature))
+    n = 0
     if args.prompt is not None:
         prompt = _prompt(args.prompt, spec, model)
         n = prompt.shape[0] if not spec.is_image else d.num_steps // 2
@@ -80,7 +80,7 @@ def _distribution(
         value = torch.zeros(d.event_shape, dtype=torch.long, device=model.device)
         value.view(-1)[: prompt.numel()] = prompt.reshape(-1)[: value.numel()]
         d = d.condition_on_prefix(value, n)
-    return d, (() if context is not None else (num,)), None
+    return d, (() if context is not None else (num,)), None, n
 
 
 def _filtered(args: argparse.Namespace, d: AutoregressiveDistribution) -> AutoregressiveDistribution:
