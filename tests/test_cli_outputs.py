@@ -103,6 +103,8 @@ def test_context_labels_are_checked(image_run, text_run, capsys):
     assert "argument --context: expected a class label in [0, 1] or a name (class0, class1), got '7'" in err
     err = run_error(["sample", str(text_run), "--context", "0"], capsys)
     assert "argument --context: the model takes no class labels" in err
+    err = run_error(["sample", str(image_run), "--complete", "1", "--context", "0"], capsys)
+    assert "argument --context: not with --complete, whose test items keep their own labels" in err
 
 
 # -- audio ----------------------------------------------------------------------------------------------

@@ -65,6 +65,8 @@ def _distribution(
             raise FlagError("--stop-value", f"expected a value in [0, {model.head.num_classes - 1}]")
         kwargs["stop_value"] = args.stop_value
     if args.complete:
+        if labels is not None:
+            raise FlagError("--context", "not with --complete, whose test items keep their own labels")
         given, context = _test_items(run, args.complete)
         d = model.condition(context, **kwargs).temper(args.temperature)
         d = _filtered(args, d).condition_on_prefix(given, d.num_steps // 2)
