@@ -169,3 +169,14 @@ def test_device_flags_resolve(monkeypatch):
     assert flags.device(args).type == ("cuda" if torch.cuda.is_available() else "cpu") and threads == []
     args = cli.build_parser().parse_args(["train", "--device", "cpu", "--threads", "3"])
     assert flags.device(args) == torch.device("cpu") and threads == [3]
+
+
+def test_flag_defaults_need_no_parse(monkeypatch):
+    """A command's defaults come without running its checks (which may refuse: here, no matplotlib)."""
+    parser = cli.build_parser()
+    train = parser._subparsers._group_actions[0].choices["train"]
+    monkeypatch.setattr(flags.importlib.util, "find_spec", lambda name, *a: None)
+    defaults = train.flag_defaults()
+    assert defaults["model"] == "gated" and defaults["data"] == "digits" and defaults["run"] is cli.train.train
+    with pytest.raises(SystemExit):
+        train.parse_args([])  # parsing runs the checks: the digits' samples need matplotlib

@@ -50,6 +50,11 @@ class Parser(argparse.ArgumentParser):
     def add_check(self, check: Callable[[argparse.Namespace], None]) -> None:
         self._checks.append(check)
 
+    def flag_defaults(self) -> dict[str, Any]:
+        """Every flag's default (and ``set_defaults``), without parsing: no check runs (nor fails)."""
+        defaults = {a.dest: a.default for a in self._actions if a.dest != argparse.SUPPRESS}
+        return defaults | self._defaults
+
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
