@@ -118,9 +118,10 @@ def load_npz(
     max_items: int | None,
 ) -> Dataset:
     """An ``.npz`` archive: the values under ``key`` and, with ``labels``, class labels under ``label_key``."""
-    with _open(path, ".npz") as archive:
-        if not hasattr(archive, "files"):
-            raise ValueError(f"source: '{path}' is an .npy array, not an .npz archive; rename it to .npy")
+    archive = _open(path, ".npz")
+    if not hasattr(archive, "files"):  # np.load gave an ndarray, not an NpzFile
+        raise ValueError(f"source: '{path}' is an .npy array, not an .npz archive; rename it to .npy")
+    with archive:
         keys = list(archive.files)
         if key is None:
             found = keys if len(keys) == 1 else _pick(keys, DATA_KEYS)

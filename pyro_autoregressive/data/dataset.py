@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..checks import check_int
-from .split import DEFAULT_FRACTIONS, Split
+from .split import DEFAULT_FRACTIONS, Split, check_fractions
 
 __all__ = ["KINDS", "Dataset", "fingerprint"]
 
@@ -94,7 +94,9 @@ class Dataset:
         if self.fixed_split is not None and (
             not isinstance(self.fixed_split, Split) or self.fixed_split.size != len(values)
         ):
-            raise ValueError(f"fixed_split: expected a Split of size {len(values)}, got {self.fixed_split!r}")
+            fixed = self.fixed_split
+            received = f"size {fixed.size}" if isinstance(fixed, Split) else type(fixed).__name__
+            raise ValueError(f"fixed_split: expected a Split of size {len(values)}, got {received}")
 
     def _check_context(self) -> None:
         context, num_classes = self.context, check_int("num_classes", self.num_classes, 0)
@@ -119,14 +121,26 @@ class Dataset:
         """The shape of one item: ``(C, H, W)`` or ``(T,)``."""
         return tuple(self.values.shape[1:])
 
-    def split(self, seed: int = 0, fractions: Sequence[float] | None = None) -> Split:
+    def split(self, seed: int = 0, fractions: Sequence[float] = DEFAULT_FRACTIONS, method: str | None = None) -> Split:
         """The train / validation / test split.
 
-        Without ``fractions``, the data set's own split where it has one (``method="fixed"``, the
-        seed unused), else a random split of fractions ``(0.8, 0.1, 0.1)``; with ``fractions``, always
-        a random split (:meth:`Split.random`, seeded by ``seed``).
+        ``method=None`` takes the data set's own split where it has one (``"fixed"``: Tomczak's
+        for the digits; the seed plays no part) and a random one otherwise; ``"random"`` always
+        draws one (:meth:`Split.random`, seeded by ``seed``, cut by ``fractions``). Fractions
+        other than the default with a fixed split are a ``ValueError``, never ignored.
         """
-        if fractions is None and self.fixed_split is not None:
-            check_int("seed", seed)
-            return self.fixed_split
-        return Split.random(len(self), seed, fractions if fractions is not None else DEFAULT_FRACTIONS)
+        if method not in (None, "fixed", "random"):
+            raise ValueError(f"method: expected None, 'fixed' or 'random', got {method!r}")
+        if method is None:
+            method = "random" if self.fixed_split is None else "fixed"
+        if method == "random":
+            return Split.random(len(self), seed, fractions)
+        if self.fixed_split is None:
+            raise ValueError("method: this data set has no fixed split; use method='random' (or None)")
+        check_int("seed", seed)
+        if check_fractions(fractions) != DEFAULT_FRACTIONS:
+            raise ValueError(
+                f"fractions: the data set's fixed split has its own parts, not {tuple(fractions)!r}; "
+                "give method='random' to draw a split with these fractions"
+            )
+        return self.fixed_split

@@ -20,7 +20,7 @@ PARTS = ("train", "val", "test")
 METHODS = ("random", "fixed")
 
 
-def _check_fractions(fractions: object) -> tuple[float, float, float]:
+def check_fractions(fractions: object) -> tuple[float, float, float]:
     expected = "three numbers >= 0 (train, val, test) summing to 1, train > 0"
     if not isinstance(fractions, Sequence) or isinstance(fractions, str):
         raise TypeError(f"fractions: expected {expected}, got {type(fractions).__name__} {fractions!r}")
@@ -96,12 +96,13 @@ class Split:
         size = check_int("size", self.size, 1)
         if self.method not in METHODS:
             raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {self.method!r}")
+        object.__setattr__(self, "size", size)  # a NumPy int would not be JSON
         if self.seed is not None:
-            check_int("seed", self.seed)
+            object.__setattr__(self, "seed", check_int("seed", self.seed))
         if self.method == "random" and self.seed is None:
             raise ValueError("seed: a random split records its seed, got None")
         if self.fractions is not None:
-            object.__setattr__(self, "fractions", _check_fractions(self.fractions))
+            object.__setattr__(self, "fractions", check_fractions(self.fractions))
         parts = [_check_indices(name, getattr(self, name), size) for name in PARTS]
         if len(parts[0]) == 0:
             raise ValueError("train: expected at least one training item, got none")
@@ -123,7 +124,7 @@ class Split:
         part the rest; a part whose fraction is not zero but which would be empty is a ``ValueError``.
         """
         size, seed = check_int("size", size, 1), check_int("seed", seed)
-        fractions = _check_fractions(fractions)
+        fractions = check_fractions(fractions)
         n_val, n_test = (math.floor(f * size + 0.5) for f in fractions[1:])
         n_train = size - n_val - n_test
         for name, n, f in zip(PARTS, (n_train, n_val, n_test), fractions, strict=True):

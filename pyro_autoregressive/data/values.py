@@ -22,7 +22,7 @@ def integer_values(array: np.ndarray, where: str) -> torch.Tensor:
         )
     if array.size and array.dtype.kind == "u" and array.dtype.itemsize == 8 and int(array.max()) > 2**63 - 1:
         raise ValueError(f"{where}: expected values below 2**63, got {int(array.max())}")
-    values = torch.from_numpy(np.ascontiguousarray(array).astype(np.int64, copy=False))
+    values = torch.from_numpy(np.array(array, dtype=np.int64))  # a copy: a memory map is read-only
     if values.numel() and int(values.min()) < 0:
         raise ValueError(f"{where}: expected values >= 0 (levels 0..K-1), got a minimum of {int(values.min())}")
     return values
