@@ -45,12 +45,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
         return 1
     except USER_ERRORS as error:
-        if isinstance(error, FlagError):
-            message = f"argument {error.flag}: {error.message}"
+        prog = parser.prog
+        if isinstance(error, FlagError):  # a flag refused once the run or the data was read: as the parser would
+            prog, message = f"{parser.prog} {args.command}", f"argument {error.flag}: {error.message}"
         else:
             message = str(error) if not isinstance(error, OSError) or not error.filename else _os_error(error)
         message = " ".join(message.split()) or type(error).__name__
-        parser.exit(2, f"{parser.prog}: error: {message}\n")
+        parser.exit(2, f"{prog}: error: {message}\n")
 
 
 def _os_error(error: OSError) -> str:
