@@ -204,7 +204,7 @@ def test_every_family_trains_one_epoch(name, data, tmp_path):
     assert main([*argv, "--out", str(out), "--no-progress", "--threads", "1"]) == 0
     record = json.loads((out / "config.json").read_text())
     kind = {"images": "image", "text": "text", "sounds": "audio"}[data]
-    assert record["model"] == name and record["data"]["kind"] == kind
+    assert record["settings"]["model"] == name and record["data"]["kind"] == kind
     model = par.load(out / "model")
     assert type(model).__name__ == FAMILIES[name].class_name
     assert model.context_size == (2 if data == "images" else 0)  # the two class folders as one-hot labels

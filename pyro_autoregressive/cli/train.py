@@ -171,7 +171,8 @@ def _resumed(args: argparse.Namespace, stored: dict[str, Any]) -> argparse.Names
     """
     defaults, current = args.flag_defaults, _settings(args)
     for key, value in current.items():
-        if key in stored and key in defaults and key not in _CHANGEABLE and value != defaults[key] != stored[key] != value:
+        given = key in defaults and value != defaults[key]  # derived values (model_options) are the run's
+        if key in stored and key not in _CHANGEABLE and given and value != stored[key]:
             raise ValueError(
                 f"--resume: --{key.replace('_', '-')} {value!r} differs from the run's {stored[key]!r}; a resumed run "
                 f"keeps its settings (only {', '.join('--' + k.replace('_', '-') for k in _CHANGEABLE)} may change)"
