@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 import torch
@@ -14,7 +17,32 @@ if TYPE_CHECKING:
     from .layout import StepLayout
     from .model import AutoregressiveModel
 
-__all__ = ["IncrementalState", "NaiveState", "RasterState", "ancestral_sample"]
+__all__ = ["IncrementalState", "NaiveState", "RasterState", "ancestral_sample", "sampling_progress"]
+
+_progress: ContextVar[Callable[[int], object] | None] = ContextVar("sampling_progress", default=None)
+
+
+@contextlib.contextmanager
+def sampling_progress(callback: Callable[[int], object]) -> Iterator[None]:
+    """Inside the block, :func:`ancestral_sample` calls ``callback(n)`` as each ``n`` steps are done.
+
+    For a progress bar over the steps (``tqdm``'s ``update``): a prefix counts at once, a
+    stopped batch counts its padded steps. The draws are not changed.
+
+    Example::
+
+        >>> import pyro_autoregressive as par
+        >>> done = []
+        >>> with sampling_progress(done.append):
+        ...     _ = par.MADE(3, par.heads.Bernoulli(), hidden_sizes=(4,)).condition().sample()
+        >>> sum(done)
+        3
+    """
+    token = _progress.set(callback)
+    try:
+        yield
+    finally:
+        _progress.reset(token)
 
 
 class IncrementalState:
@@ -210,9 +238,11 @@ def ancestral_sample(
         stopped = torch.zeros(state.batch_size, dtype=torch.bool, device=state.model.device)
         if start > 0:
             stopped = (prefix[:, :start, 0] == stop_value).any(-1)
+    report = _progress.get() or (lambda n: None)
     if start > 0:
         state.advance_prefix(prefix[:, :start])
         steps.append(prefix[:, :start])
+        report(start)
     no_channel = torch.zeros(state.batch_size, 0, dtype=value_dtype, device=state.model.device)  # (N, 0)
     for step in range(start, num_steps):
         forced = None  # (N, 1): rows whose (ragged) prompt still covers this step
@@ -221,6 +251,7 @@ def ancestral_sample(
         if stopped is not None and bool(stopped.all()):  # every row has ended: pad the rest
             shape = (state.batch_size, num_steps - step, channels)
             steps.append(torch.full(shape, stop_value, dtype=value_dtype, device=state.model.device))
+            report(num_steps - step)
             break
         params = state.params()
         step_has_nan = torch.isnan(params).any()
@@ -246,6 +277,7 @@ def ancestral_sample(
         has_nan.append(step_has_nan)
         if not head.is_discrete:
             overflowed.append(~torch.isfinite(value).all())
+        report(1)
     if has_nan and bool(torch.stack(has_nan).any()):
         first = start + int(torch.stack(has_nan).nonzero()[0, 0])
         raise ValueError(

@@ -21,7 +21,20 @@ from pyro_autoregressive.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 #: a small MADE on the digits, one thread: bit-for-bit reproducible on the CPU
-TRAIN = ["train", "--hidden", "32", "--batch-size", "100", "--device", "cpu", "--threads", "1", "--no-progress"]
+TRAIN = [
+    "train",
+    "--model",
+    "made",
+    "--hidden-sizes",
+    "32",
+    "--batch-size",
+    "100",
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+    "--no-progress",
+]
 EPOCHS = 10
 
 
@@ -133,13 +146,23 @@ def test_the_run_folder(tmp_path, one_thread):
     run = tmp_path / "run"
     assert main([*TRAIN, "--epochs", "3", "--patience", "1", "--out", str(run), "--ema", "0.5"]) == 0
     assert sorted(p.name for p in run.iterdir()) == sorted(
-        ["checkpoints", "config.json", "loss.png", "metrics.csv", "metrics.json", "model", "samples.png"]
+        [
+            "checkpoints",
+            "completions.png",
+            "config.json",
+            "loss.png",
+            "metrics.csv",
+            "metrics.json",
+            "model",
+            "samples.png",
+        ]
     )
     config = json.loads((run / "config.json").read_text())
     assert config["format"] == runs.FORMAT and config["settings"]["epochs"] == 3 and config["settings"]["ema"] == 0.5
-    assert config["settings"]["seed"] == 0 and config["settings"]["hidden"] == [32]
+    assert config["settings"]["seed"] == 0 and config["settings"]["hidden_sizes"] == [32]
     assert config["model"] == json.loads(json.dumps(par.load(run / "model").config()))
-    assert config["data"]["sizes"] == {"train": 1000, "val": 350, "test": 447} and config["processes"] == 1
+    assert config["data"]["kind"] == "image" and config["split"]["test"] == {"start": 1350, "stop": 1797}
+    assert config["processes"] == 1
     assert {"python", "torch", "pyro-ppl", "pyro-autoregressive"} <= set(config["versions"])
     metrics = json.loads((run / "metrics.json").read_text())
     rows = list(csv.DictReader((run / "metrics.csv").read_text().splitlines()))
@@ -172,8 +195,7 @@ REFUSALS = [  # (how to prepare tmp_path, argv after TRAIN, the one-line error)
     (
         "other",
         ["--out", "{tmp}/run"],
-        "--out: '{tmp}/run' holds a run of another configuration (model: 'made' here, 'pixelcnn' in the run); "
-        "choose another --out, or --force to replace it",
+        "--out: '{tmp}/run' holds a run of another configuration (model: 'made' here, 'pixelcnn' in the run;",
     ),
     (
         "same",
@@ -186,7 +208,7 @@ REFUSALS = [  # (how to prepare tmp_path, argv after TRAIN, the one-line error)
     (
         "same",
         ["--resume", "{tmp}/run", "--lr", "0.01"],
-        "--resume: --lr 0.01 differs from the run's 0.001; a resumed run keeps its settings "
+        "--resume: --lr 0.01 differs from the run's 0.002; a resumed run keeps its settings "
         "(only --epochs, --patience, --max-minutes may change)",
     ),
     ("same", ["--resume", "{tmp}/run", "--force"], "--force: expected --resume RUN (go on with the run) or --force"),
@@ -199,7 +221,8 @@ def prepare(tmp: Path, kind: str) -> None:
     (tmp / "stranger").mkdir()
     (tmp / "stranger" / "notes.txt").write_text("mine")
     if kind in ("other", "same"):
-        args = cli.build_parser().parse_args(TRAIN + ["--model", "pixelcnn" if kind == "other" else "made"])
+        other = [a for a in TRAIN if a not in ("--hidden-sizes", "32")] + ["--model", "pixelcnn"]
+        args = cli.build_parser().parse_args(other if kind == "other" else TRAIN)
         (tmp / "run").mkdir()
         runs.write_config(tmp / "run", {"settings": cli.train._settings(args)})
 
@@ -213,7 +236,7 @@ def refused(argv: list[str], capsys) -> tuple[int, str]:
 
 @pytest.mark.parametrize(("kind", "argv", "expected"), REFUSALS, ids=[f"{k}: {' '.join(a)}" for k, a, _ in REFUSALS])
 def test_out_refusals_are_one_line_before_any_work(kind, argv, expected, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli.train, "open_splits", lambda *a: pytest.fail("loaded data despite a refusal"))
+    monkeypatch.setattr(cli.train, "open_data", lambda *a: pytest.fail("loaded data despite a refusal"))
     monkeypatch.setattr(cli.train, "fit", lambda *a, **k: pytest.fail("trained despite a refusal"))
     prepare(tmp_path, kind)
     before = sorted(str(p) for p in tmp_path.rglob("*"))

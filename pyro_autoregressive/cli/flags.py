@@ -3,41 +3,93 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from ..atomic import current_directory
-from ..persistence import CONFIG_NAME
+__all__ = [
+    "COUNT",
+    "POSITIVE",
+    "FlagError",
+    "Parser",
+    "add_device_flags",
+    "device",
+    "float_above",
+    "int_at_least",
+    "probability",
+    "require_module",
+    "run_or_model",
+]
 
-__all__ = ["COUNT", "POSITIVE", "Parser", "add_device_flags", "device", "float_above", "int_at_least", "model_dir"]
+
+class FlagError(Exception):
+    """A flag value that the checks after parsing refuse: the parser prints ``argument FLAG: MESSAGE``."""
+
+    def __init__(self, flag: str, message: str) -> None:
+        super().__init__(f"{flag}: {message}")
+        self.flag, self.message = flag, message
 
 
 class Parser(argparse.ArgumentParser):
-    """``argparse`` whose errors are one line, ``prog: error: argument --flag: ...`` (no usage block)."""
+    """``argparse`` whose errors are one line, ``prog: error: argument --flag: ...`` (no usage block).
+
+    Checks that need several flags at once (a size flag of another model family, a
+    PNG output without matplotlib) are registered with :meth:`add_check` and run right
+    after parsing; a :class:`FlagError` from one is reported like any other bad flag.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._checks: list[Callable[[argparse.Namespace], None]] = []
+
+    def add_check(self, check: Callable[[argparse.Namespace], None]) -> None:
+        self._checks.append(check)
+
+    def flag_defaults(self) -> dict[str, Any]:
+        """Every flag's default (and ``set_defaults``), without parsing: no check runs (nor fails)."""
+        defaults = {a.dest: a.default for a in self._actions if a.dest != argparse.SUPPRESS}
+        return defaults | self._defaults
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        for check in self._checks:
+            try:
+                check(parsed)
+            except FlagError as error:
+                self.error(f"argument {error.flag}: {error.message}")
+        return parsed, extras
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def int_at_least(minimum: int) -> Callable[[str], int]:
+def int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    expected = f"an int >= {minimum}" + ("" if maximum is None else f" and <= {maximum}")
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an int >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an int >= {minimum}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
         return value
 
     return parse
 
 
-def float_above(minimum: float, *, inclusive: bool = False, below: float | None = None) -> Callable[[str], float]:
-    expected = f"a finite number {'>=' if inclusive else '>'} {minimum:g}" + (f" and < {below:g}" if below else "")
+def float_above(
+    minimum: float, *, inclusive: bool = False, below: float | None = None, below_inclusive: bool = False
+) -> Callable[[str], float]:
+    upper = "" if below is None else f" and {'<=' if below_inclusive else '<'} {below:g}"
+    expected = f"a finite number {'>=' if inclusive else '>'} {minimum:g}" + upper
 
     def parse(text: str) -> float:
         try:
@@ -45,7 +97,9 @@ def float_above(minimum: float, *, inclusive: bool = False, below: float | None 
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
         ok = math.isfinite(value) and (value >= minimum if inclusive else value > minimum)
-        if not ok or (below is not None and value >= below):
+        if below is not None:
+            ok = ok and (value <= below if below_inclusive else value < below)
+        if not ok:
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
         return value
 
@@ -64,15 +118,32 @@ def device_name(text: str) -> str:
     return text
 
 
-def model_dir(text: str) -> str:
-    """A directory written by ``par.save`` (or ``train``'s ``OUT/model``)."""
-    if not (current_directory(Path(text)) / CONFIG_NAME).is_file():
-        raise argparse.ArgumentTypeError(f"no saved model at {text!r} (expected a directory with {CONFIG_NAME})")
+def run_or_model(text: str) -> str:
+    """A run folder written by ``train`` or a model directory written by ``par.save``."""
+    from .run_info import find_model_dir
+
+    if find_model_dir(Path(text)) is None:
+        raise argparse.ArgumentTypeError(
+            f"no run or saved model at {text!r} (expected a run folder with model/config.json, "
+            "or a directory with config.json and model.safetensors)"
+        )
     return text
+
+
+def require_module(module: str, flag: str, purpose: str, extra: str = "examples") -> None:
+    """A :class:`FlagError` naming ``flag`` when the optional package ``module`` is not installed."""
+    if importlib.util.find_spec(module) is None:
+        raise FlagError(
+            flag,
+            f"{purpose} needs the optional package {module!r}, which is not installed "
+            f"(pip install 'pyro-autoregressive[{extra}]')",
+        )
 
 
 COUNT = int_at_least(1)
 POSITIVE = float_above(0.0)
+#: a probability mass in ``(0, 1]`` (top-p, min-p)
+probability = float_above(0.0, below=1.0, below_inclusive=True)
 
 
 def add_device_flags(p: argparse.ArgumentParser) -> None:

@@ -16,10 +16,12 @@ from ..atomic import current_directory
 from ..baselines import independent_histogram_nll
 from ..persistence import save
 from ..training import LAST, PRECISIONS, fit, mean_nll
-from .data import DATASETS, open_splits
-from .families import MODELS
+from .data import add_data_flags, load_options, open_data, split_parts
+from .data_spec import DataSpec
+from .families import add_model_flags, build_model
 from .flags import COUNT, POSITIVE, add_device_flags, device, float_above, int_at_least
-from .outputs import report, write_samples
+from .outputs import check_run_outputs, report, write_run_samples
+from .run_info import data_record
 
 __all__ = ["add_parser", "train"]
 
@@ -57,15 +59,19 @@ def _train(args: argparse.Namespace, on: torch.device) -> int:
         args = _resumed(args, stored["settings"])
 
     torch.manual_seed(args.seed)
-    model = MODELS[args.model](args).to(on)
-    data = open_splits(args.data, model)
+    dataset = open_data(args.data, load_options(args))
+    spec = DataSpec.from_dataset(dataset, labels=not args.no_labels)
+    check_run_outputs(spec.kind)  # a missing matplotlib or soundfile is said before training
+    model = build_model(args.model, args.model_options, spec).to(on)
+    split = dataset.split(args.split_seed)
+    parts = split_parts(dataset, split, spec, model)
     if distributed.world_size() > 1:
         torch.manual_seed(args.seed + distributed.rank())  # the same initial weights, but each its own dropout
-    dims = data["train"][0].numel()
+    dims = spec.dims
     if main:
         if not resuming:
             runs.create(out, force=args.force)
-        runs.write_config(out, _run_config(args, model, data, on, stored))
+        runs.write_config(out, _run_config(args, model, spec, split, on, stored))
     summary = {"model": args.model, "data": args.data, "device": str(on), "processes": distributed.world_size()}
 
     def after_epoch(result: Any) -> None:
@@ -78,8 +84,10 @@ def _train(args: argparse.Namespace, on: torch.device) -> int:
     try:
         result = fit(
             model,
-            data["train"],
-            val=data["val"],
+            parts["train"].values,
+            val=parts["val"].values,
+            train_context=parts["train"].context,
+            val_context=parts["val"].context,
             epochs=args.epochs,
             batch_size=args.batch_size,
             lr=args.lr,
@@ -100,9 +108,10 @@ def _train(args: argparse.Namespace, on: torch.device) -> int:
         if main:
             print(_interrupted(out, args.epochs), file=sys.stderr)
         return INTERRUPTED
-    test_nll = mean_nll(model, data["test"], precision=args.precision, across_processes=True)
+    test = parts["test"]
+    test_nll = mean_nll(model, test.values, test.context, precision=args.precision, across_processes=True)
     if main:
-        _finish(args, out, model, data, result, summary, test_nll, on)
+        _finish(args, out, model, spec, parts, result, summary, test_nll, on)
     distributed.barrier()  # the run is written when any process returns
     return 0
 
@@ -111,24 +120,29 @@ def _finish(
     args: argparse.Namespace,
     out: Path,
     model: torch.nn.Module,
-    data: Any,
+    spec: DataSpec,
+    parts: dict[str, Any],
     result: Any,
     summary: dict[str, Any],
     test_nll: float,
     on: torch.device,
 ) -> None:
     """Rank 0 writes the final model, samples, metrics and loss curves, and prints the report."""
-    dims = data["train"][0].numel()
-    baseline = independent_histogram_nll(data["train"], data["test"], model.head.num_classes or 2)
+    train, test = parts["train"], parts["test"]
+    baseline = independent_histogram_nll(train.values, test.values, spec.levels)
     save(model, out / runs.MODEL)
-    seconds = write_samples(model, out / "samples.png", 64, 1.0, cache=True)
-    runs.write_metrics(out, result, dims, {**summary, "baseline_test_nll": baseline}, test_nll)
+    written, seconds = write_run_samples(
+        model, spec, out, test=(test.values, test.context), progress=not args.no_progress
+    )
+    runs.write_metrics(out, result, spec.dims, {**summary, "baseline_test_nll": baseline}, test_nll)
     runs.write_loss_plot(out, result, title=f"{args.model} on {args.data}")
     processes = f" x {distributed.world_size()} processes" if distributed.world_size() > 1 else ""
     print(f"{args.model} on {args.data}: {len(result.history)} epochs in {result.seconds:.0f} s on {on}{processes}")
-    print(report(f"{args.model} (test)", test_nll, dims))
-    print(report("independent histograms", baseline, dims))
-    print(f"wrote the run {out}: model/, samples.png (64 samples in {seconds:.2f} s), metrics.json, loss.png")
+    print(report(f"{args.model} (test)", test_nll, spec.dims, spec.kind))
+    print(report("independent histograms", baseline, spec.dims, spec.kind))
+    names = ", ".join(Path(p).name for p in written)
+    files = f"model/, config.json, metrics.json, metrics.csv, loss.png, {names}"
+    print(f"wrote the run {out}: {files} ({seconds:.2f} s sampling)")
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -157,7 +171,8 @@ def _resumed(args: argparse.Namespace, stored: dict[str, Any]) -> argparse.Names
     """
     defaults, current = args.flag_defaults, _settings(args)
     for key, value in current.items():
-        if key in stored and key not in _CHANGEABLE and value != defaults.get(key) and value != stored[key]:
+        given = key in defaults and value != defaults[key]  # derived values (model_options) are the run's
+        if key in stored and key not in _CHANGEABLE and given and value != stored[key]:
             raise ValueError(
                 f"--resume: --{key.replace('_', '-')} {value!r} differs from the run's {stored[key]!r}; a resumed run "
                 f"keeps its settings (only {', '.join('--' + k.replace('_', '-') for k in _CHANGEABLE)} may change)"
@@ -170,7 +185,8 @@ def _resumed(args: argparse.Namespace, stored: dict[str, Any]) -> argparse.Names
 def _run_config(
     args: argparse.Namespace,
     model: torch.nn.Module,
-    data: Any,
+    spec: DataSpec,
+    split: Any,
     on: torch.device,
     stored: dict[str, Any] | None,
 ) -> dict[str, Any]:
@@ -179,15 +195,7 @@ def _run_config(
     if stored is not None:  # resumed: the run's record, its settings updated, this session appended
         config = {key: value for key, value in stored.items() if key not in ("format", "format_version")}
         return {**config, "settings": _settings(args), "resumed": [*config.get("resumed", []), here]}
-    split = getattr(data, "split", None)
-    sizes = {part: len(data[part]) for part in ("train", "val", "test")}
-    return {
-        "settings": _settings(args),
-        "model": model.config(),
-        "data": {"name": args.data, "event_shape": list(data["train"].shape[1:]), "sizes": sizes},
-        "split": split.to_dict() if split is not None else {"method": "fixed", "sizes": sizes},
-        **here,
-    }
+    return {"settings": _settings(args), "model": model.config(), **data_record(spec, split), **here}
 
 
 def _interrupted(out: Path, epochs: int) -> str:
@@ -204,18 +212,17 @@ def _interrupted(out: Path, epochs: int) -> str:
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("train", help="fit a model by maximum likelihood into a run folder (resumable)")
-    p.add_argument("--model", choices=sorted(MODELS), default="made")
-    p.add_argument("--data", choices=DATASETS, default="digits")
-    p.add_argument("--hidden", type=COUNT, nargs="+", help="hidden sizes (MADE)")
+    add_model_flags(p)
+    add_data_flags(p)
     p.add_argument("--epochs", type=COUNT, default=300)
-    p.add_argument("--batch-size", type=COUNT, default=64, help="examples per step, over all processes")
-    p.add_argument("--lr", type=POSITIVE, default=1e-3)
+    p.add_argument("--batch-size", type=COUNT, default=50, help="examples per step, over all processes")
+    p.add_argument("--lr", type=POSITIVE, default=2e-3)
     p.add_argument("--weight-decay", type=float_above(0.0, inclusive=True), default=0.0)
     p.add_argument("--schedule", choices=("constant", "cosine"), default="constant", help="learning-rate schedule")
     p.add_argument("--max-grad-norm", type=POSITIVE, default=None, help="clip the gradients' norm to this")
     p.add_argument("--ema", type=float_above(0.0, below=1.0), default=None, help="EMA decay of the kept weights")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: autocast (for CUDA)")
-    p.add_argument("--patience", type=COUNT, default=30, help="stop after this many epochs without improvement")
+    p.add_argument("--patience", type=COUNT, default=10, help="stop after this many epochs without improvement")
     p.add_argument("--max-minutes", type=POSITIVE, default=None, help="stop after this much training time")
     p.add_argument("--seed", type=int_at_least(0), default=0, help="initial weights, data order, dropout")
     p.add_argument("--out", default="runs/latest", help="the run folder (new or empty; see --resume, --force)")
@@ -223,4 +230,5 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="replace the run that --out holds")
     p.add_argument("--no-progress", action="store_true")
     add_device_flags(p)
-    p.set_defaults(run=train, flag_defaults=vars(p.parse_args([])))
+    p.set_defaults(run=train)
+    p.set_defaults(flag_defaults=p.flag_defaults())
