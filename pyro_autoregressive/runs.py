@@ -11,7 +11,9 @@
       metrics.json         per-epoch history; at the end the test NLL and the baseline
       metrics.csv          one row per epoch (nats per example and bits per dimension)
       loss.png             training and validation NLL per epoch
-      samples.png          samples of the final model (images)
+      samples ...          samples of the final model, as the data calls for (``cli.outputs.RUN_FILES``):
+                           images samples.png and completions.png; audio samples.wav and
+                           samples.png (waveforms); text samples.txt; other sequences samples.npy
 
 Every file is replaced atomically (written beside, then renamed), so a process
 killed at any moment leaves each one complete: the old or the new.

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -265,3 +266,17 @@ def test_an_unwritable_folder_is_refused(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(runs, "_writable", lambda folder: Path(folder) != locked)
     for out, expected in cases:
         assert refused([*TRAIN, "--out", out], capsys) == (2, f"pyro-autoregressive: error: {expected}\n")
+
+
+def test_resume_reads_the_recorded_data_and_refuses_changed_data(tmp_path, capsys):
+    """``--resume`` reloads the run's data as recorded: the same split, and data changed since is refused."""
+    data = tmp_path / "values.npy"
+    np.save(data, np.random.default_rng(0).integers(0, 4, size=(60, 6)))
+    run = tmp_path / "run"
+    flags = ["--model", "made", "--hidden-sizes", "8", "--no-progress", "--device", "cpu", "--threads", "1"]
+    assert main(["train", "--data", str(data), *flags, "--epochs", "1", "--out", str(run)]) == 0
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--no-progress"]) == 0  # no --data: the run's
+    assert len(json.loads((run / "metrics.json").read_text())["history"]) == 2
+    np.save(data, np.random.default_rng(1).integers(0, 4, size=(60, 6)))
+    code, err = refused(["train", "--resume", str(run), "--epochs", "3", "--no-progress"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "sha256" in err and "changed since it was recorded" in err, err

@@ -89,6 +89,8 @@ def add_data_flags(p: argparse.ArgumentParser, *, default: str | None = DEFAULT_
 def _check_run_outputs(args: argparse.Namespace) -> None:
     from .outputs import check_run_outputs
 
+    if getattr(args, "resume", None) is not None:  # the run's data, checked once it is read (train's --resume)
+        return
     kind = FORMAT_KINDS.get(args.format) if args.format else guess_kind(args.data)
     if kind is not None:
         check_run_outputs(kind)
@@ -138,8 +140,8 @@ def model_inputs(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The values in the model's event shape and the labels one-hot (float), or None.
 
-    A MADE sees flattened events; a sequence model of another length sees the data's
-    length (``condition(length=T)``). Labels become a ``(N, num_classes)`` one-hot
+    A MADE sees flattened events; any other mismatch of shapes (a sequence model of
+    another length, say) is a ``ValueError`` that points at ``--length``. Labels become a ``(N, num_classes)`` one-hot
     ``context`` when the model takes one (``spec.num_classes`` of them).
     """
     values = dataset.values

@@ -287,6 +287,9 @@ def _default_text(value: Any) -> str:
 
 
 def _check_model_flags(args: argparse.Namespace) -> None:
+    if getattr(args, "resume", None) is not None:  # the run's model: checked against the run (train's --resume)
+        args.model_options = None
+        return
     family = FAMILIES[args.model]
     takes = family.options
     for key, option in OPTIONS.items():

@@ -16,7 +16,7 @@ from ..atomic import current_directory
 from ..baselines import independent_histogram_nll
 from ..persistence import save
 from ..training import LAST, PRECISIONS, fit, mean_nll
-from .data import add_data_flags, load_options, open_data, split_parts
+from .data import add_data_flags, load_options, open_data, split_of, split_parts
 from .data_spec import DataSpec
 from .families import add_model_flags, build_model
 from .flags import COUNT, POSITIVE, add_device_flags, device, float_above, int_at_least
@@ -55,15 +55,21 @@ def _train(args: argparse.Namespace, on: torch.device) -> int:
     if refusal is not None:
         raise ValueError(refusal)
     stored = runs.read_config(out) if resuming else None
+    if resuming and stored is None:  # e.g. a process of another machine that does not see the run folder
+        raise ValueError(f"--resume: process {distributed.rank()} cannot read the run {os.fspath(out)!r}")
     if stored is not None:
         args = _resumed(args, stored["settings"])
 
     torch.manual_seed(args.seed)
-    dataset = open_data(args.data, load_options(args))
+    if stored is not None:  # the run's data as recorded (its fingerprint checked) and its recorded split
+        load = dict(stored["data"]["load"])
+        dataset = open_data(load.pop("source"), load)
+    else:
+        dataset = open_data(args.data, load_options(args))
     spec = DataSpec.from_dataset(dataset, labels=not args.no_labels)
     check_run_outputs(spec.kind)  # a missing matplotlib or soundfile is said before training
     model = build_model(args.model, args.model_options, spec).to(on)
-    split = dataset.split(args.split_seed)
+    split = split_of(dataset, args.split_seed, stored["split"] if stored is not None else None)
     parts = split_parts(dataset, split, spec, model)
     if distributed.world_size() > 1:
         torch.manual_seed(args.seed + distributed.rank())  # the same initial weights, but each its own dropout
@@ -131,17 +137,17 @@ def _finish(
     train, test = parts["train"], parts["test"]
     baseline = independent_histogram_nll(train.values, test.values, spec.levels)
     save(model, out / runs.MODEL)
+    runs.write_metrics(out, result, spec.dims, {**summary, "baseline_test_nll": baseline}, test_nll)
+    runs.write_loss_plot(out, result, title=f"{args.model} on {args.data}")
     written, seconds = write_run_samples(
         model, spec, out, test=(test.values, test.context), progress=not args.no_progress
     )
-    runs.write_metrics(out, result, spec.dims, {**summary, "baseline_test_nll": baseline}, test_nll)
-    runs.write_loss_plot(out, result, title=f"{args.model} on {args.data}")
     processes = f" x {distributed.world_size()} processes" if distributed.world_size() > 1 else ""
     print(f"{args.model} on {args.data}: {len(result.history)} epochs in {result.seconds:.0f} s on {on}{processes}")
     print(report(f"{args.model} (test)", test_nll, spec.dims, spec.kind))
     print(report("independent histograms", baseline, spec.dims, spec.kind))
     names = ", ".join(Path(p).name for p in written)
-    files = f"model/, config.json, metrics.json, metrics.csv, loss.png, {names}"
+    files = f"model/, checkpoints/, config.json, metrics.json, metrics.csv, loss.png, {names}"
     print(f"wrote the run {out}: {files} ({seconds:.2f} s sampling)")
 
 
