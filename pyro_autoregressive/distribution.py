@@ -198,6 +198,9 @@ class AutoregressiveDistribution(TorchDistribution):
         event_dim = len(self.event_shape)
         value_batch = value.shape[: value.dim() - event_dim]
         shape = torch.broadcast_shapes(value_batch, self.batch_shape)
+        foreign = None  # (*shape): values whose fixed steps are not the prefix (validation off: probability 0)
+        if self.prefix is not None and not self._validate_args:
+            foreign = ~carries_prefix(self.layout, value, self.prefix, self.prefix_lengths)
         if self.context is None and self.local_context is None and self.prefix_lengths is None:
             shape_used = value_batch  # nothing varies along the batch: score x as it is, then broadcast
         else:
@@ -232,7 +235,10 @@ class AutoregressiveDistribution(TorchDistribution):
         terms = terms.reshape(shape_used + terms.shape[-1:])
         if outside is not None:
             terms = terms.masked_fill(outside, -math.inf)
-        return terms.expand(shape + terms.shape[-1:])
+        terms = terms.expand(shape + terms.shape[-1:])
+        if foreign is not None:
+            terms = terms.masked_fill(foreign.unsqueeze(-1), -math.inf)
+        return terms
 
     def sample(
         self, sample_shape: torch.Size | tuple[int, ...] = (), *, cache: bool = True, batch_chunk: int | None = None

@@ -631,3 +631,22 @@ def test_samples_that_overflow_are_an_error_naming_the_temperature():
     with pytest.raises(ValueError, match=r"^temperature: the value drawn at step 1 overflowed torch.float32"):
         d.temper(1e6).sample((2,))
     assert torch.isfinite(d.temper(2.0).sample((2,))).all()
+
+
+@pytest.mark.parametrize("ragged", [False, True])
+def test_prefix_outside_the_support_has_no_mass_with_validation_off(ragged):
+    """Validation off: a value whose fixed steps are not the prefix scores -inf (it counted its own completion)."""
+    import itertools
+
+    torch.manual_seed(0)
+    model = par.Transformer(Categorical(3), max_length=4, d_model=8, num_heads=2, num_layers=1).double().eval()
+    xs = torch.tensor(list(itertools.product(range(3), repeat=4)))  # every value, (81, 4)
+    lengths = torch.tensor([0, 1, 3]) if ragged else 2
+    d = model.condition().expand((3,)).condition_on_prefix(xs[[5, 40, 77]], lengths)
+    with pyro.validation_enabled(False):
+        d = d.expand((3,))  # validate_args follows the switch
+        d._validate_args = False
+        log_prob = d.log_prob(xs.unsqueeze(1))  # (81, 3)
+    assert torch.logsumexp(log_prob, 0).abs().max() < 1e-12  # one unit of mass per row, not K ** (prefix length)
+    foreign = xs[:, 0] != xs[40, 0]  # row 1 fixes the first step of xs[40] (and the second, not ragged)
+    assert torch.isneginf(log_prob[foreign, 1]).all()
