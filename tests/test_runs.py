@@ -21,7 +21,8 @@ from pyro_autoregressive.checkpoints import read_checkpoint
 from pyro_autoregressive.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-#: a small MADE on the digits, one thread: bit-for-bit reproducible on the CPU
+#: a small MADE on the digits, one thread: bit-for-bit reproducible on the CPU; 100 steps an epoch, so that
+#: a signal sent once the first checkpoint is written finds the run still training (10 epochs raced it in CI)
 TRAIN = [
     "train",
     "--model",
@@ -29,7 +30,7 @@ TRAIN = [
     "--hidden-sizes",
     "32",
     "--batch-size",
-    "100",
+    "10",
     "--device",
     "cpu",
     "--threads",
