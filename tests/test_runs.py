@@ -22,7 +22,7 @@ from pyro_autoregressive.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 #: a small MADE on the digits, one thread: bit-for-bit reproducible on the CPU; 100 steps an epoch, so that
-#: a signal sent once the first checkpoint is written finds the run still training (10 epochs raced it in CI)
+#: a signal sent once the first checkpoint is written finds the run still training
 TRAIN = [
     "train",
     "--model",
@@ -54,6 +54,9 @@ def start(argv: list[str]) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "pyro_autoregressive", *argv],
         env=env,
+        # Ctrl-C's default handling, also where this test runs in the background (which ignores SIGINT, and
+        # a Python started with SIGINT ignored keeps ignoring it: the run then ends normally)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
