@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import platform
 import shutil
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_file_atomically
-from .training import FitResult
+from .training import FitResult, bits_per_dim
 
 __all__ = [
     "CHECKPOINTS",
@@ -176,7 +175,7 @@ def write_metrics(
         "train_seconds": round(result.seconds, 1),
         "val_nll": result.val_nll[best] if result.val_nll else None,
         "test_nll": test_nll,
-        "test_bits_per_dim": None if test_nll is None else _bits(test_nll, dims),
+        "test_bits_per_dim": None if test_nll is None else bits_per_dim(test_nll, dims),
         "history": [{**vars(record), "epoch": record.epoch + 1} for record in result.history],
     }
     write_file_atomically(out / METRICS_JSON, (json.dumps(metrics, indent=2) + "\n").encode())
@@ -188,7 +187,7 @@ def write_metrics(
         row = {**vars(record), "epoch": record.epoch + 1}
         row |= {
             "test_nll": test_nll if tested else None,
-            "test_bits_per_dim": _bits(test_nll, dims) if tested else None,
+            "test_bits_per_dim": bits_per_dim(test_nll, dims) if tested else None,
         }
         writer.writerow({key: "" if row[key] is None else row[key] for key in _CSV_COLUMNS})
     write_file_atomically(out / METRICS_CSV, table.getvalue().encode())
@@ -206,10 +205,6 @@ def write_loss_plot(out: Path, result: FitResult, title: str) -> None:
 def _writable(folder: Path) -> bool:
     """Whether this process may create files in ``folder``."""
     return os.access(folder, os.W_OK | os.X_OK)
-
-
-def _bits(nll: float, dims: int) -> float:
-    return nll / (dims * math.log(2.0))
 
 
 def _differences(stored: dict[str, Any], settings: dict[str, Any], shown: int = 3) -> str:

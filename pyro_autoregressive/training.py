@@ -23,13 +23,17 @@ from .checks import check_int, check_positive
 from .model import AutoregressiveModel
 from .persistence import save
 
-__all__ = ["BEST", "LAST", "PRECISIONS", "EpochRecord", "FitResult", "fit", "mean_nll"]
+__all__ = ["BEST", "LAST", "PRECISIONS", "EpochRecord", "FitResult", "bits_per_dim", "fit", "mean_nll"]
 
 #: ``precision`` values: float32 as the model is, or bfloat16 autocast of the network (heads stay float32)
 PRECISIONS = ("fp32", "bf16")
-_LOG2 = math.log(2.0)
 #: the checkpoints :func:`fit` keeps in ``checkpoint_dir``: the latest epoch's (everything to resume) and the best
 LAST, BEST = "last", "best"
+
+
+def bits_per_dim(nll: float, dims: int) -> float:
+    """An NLL in nats per example of ``dims`` dimensions, in bits per dimension (per byte, per sample)."""
+    return nll / (dims * math.log(2.0))
 
 
 @dataclass
@@ -367,9 +371,9 @@ def fit(
             EpochRecord(
                 epoch=epoch,
                 train_nll=train_nll,
-                train_bits_per_dim=train_nll / (dims * _LOG2),
+                train_bits_per_dim=bits_per_dim(train_nll, dims),
                 val_nll=val_nll,
-                val_bits_per_dim=None if val_nll is None else val_nll / (dims * _LOG2),
+                val_bits_per_dim=None if val_nll is None else bits_per_dim(val_nll, dims),
                 lr=epoch_lr,
                 seconds=time.perf_counter() - epoch_started,
             )

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..model import AutoregressiveModel
+from ..training import bits_per_dim
 from .data import one_hot
 from .data_spec import DataSpec
 from .draw import draw
@@ -44,7 +45,6 @@ EXTENSIONS = {
 DEFAULT_OUTPUT = {"image": "samples.png", "audio": "samples.wav", "text": "samples.txt", "sequence": "samples.npy"}
 #: the optional package each extension needs, and what for
 NEEDS = {".png": ("matplotlib", "writing PNG files"), ".wav": ("soundfile", "writing WAV files")}
-_LOG2 = math.log(2.0)
 #: the sample rate of audio samples whose data recorded none (a bare model)
 DEFAULT_RATE = 16000
 
@@ -205,7 +205,7 @@ def _plot_audio(items: torch.Tensor, spec: DataSpec, path: Path, title: str | No
 def nll_figures(nll: float, spec: DataSpec, dims: int | None = None) -> dict[str, float]:
     """NLL in nats per item, bits per dimension, and bits per byte (text) or per sample (audio)."""
     dims = dims or spec.dims
-    bits = nll / (dims * _LOG2)
+    bits = bits_per_dim(nll, dims)
     figures = {"nll_nats": nll, "bits_per_dim": bits}
     if spec.kind == "text":
         figures["bits_per_byte"] = bits
@@ -223,7 +223,7 @@ UNIT = {"text": "bits/byte", "audio": "bits/sample"}
 def report(name: str, nll: float, dims: int, kind: str = "image") -> str:
     """One aligned line: NLL in nats per item and bits per dimension (per byte, per sample)."""
     unit = UNIT.get(kind, "bits/dim")
-    return f"{name:<26}{nll:>12.2f} nats/{ITEM[kind]:<8}{nll / (dims * _LOG2):>8.3f} {unit}"
+    return f"{name:<26}{nll:>12.2f} nats/{ITEM[kind]:<8}{bits_per_dim(nll, dims):>8.3f} {unit}"
 
 
 #: samples a run writes of each kind of data
