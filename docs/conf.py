@@ -26,8 +26,6 @@ myst_heading_anchors = 3
 
 autodoc_member_order = "bysource"
 autodoc_inherit_docstrings = False  # torch's own forward() docstrings are not ours to show
-# names that type hints leave unresolved (imported under TYPE_CHECKING only)
-autodoc_type_aliases = {"Filter": "pyro_autoregressive.decoding.Filter"}
 
 # every reference must resolve (sphinx-build -n); no exceptions are listed in nitpick_ignore
 nitpicky = True

@@ -1,45 +1,33 @@
-"""Decoding filters (top-k, top-p, min-p) as exact truncations of a head's per-channel conditionals.
+"""Decoding filters (top-k, top-p, min-p): which levels of one channel's conditional to keep.
 
-A filter maps the log-probabilities ``(*N, K)`` of one channel's conditional
-over its ``K`` levels to the set of levels it keeps; the truncated conditional
-is renormalised over that set. Filters are small pure functions of the
-log-probabilities, so the sampler and ``log_prob`` apply the very same
-truncation and the filtered distribution's density is exact for its samples.
-Ties are kept (a threshold, never an arbitrary pick), except by ``top_k(1)``,
-which keeps the first of the most likely levels, as ``argmax`` does.
+A filter maps the logits ``(*N, K)`` of one channel's conditional over its ``K``
+levels (log-probabilities up to a constant per row) to the same logits with
+``-inf`` at every level it drops; the truncated conditional is the softmax of
+the result, renormalised over the levels kept. Filters are small pure functions
+of the logits, and :class:`~pyro_autoregressive.heads.Truncated` applies the very
+same ones when it draws and when it scores, so a filtered distribution's density
+is exact for its samples. Every filter keeps the levels whose logit reaches a
+threshold, so ties are kept (never an arbitrary pick), except ``top_k(1)``, which
+keeps the first of the most likely levels, as ``argmax`` does.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
 from .checks import check_int, check_probability
-from .heads.base import gumbel_argmax
 
-if TYPE_CHECKING:
-    from .heads import Head
-
-__all__ = [
-    "Filter",
-    "MinP",
-    "TopK",
-    "TopP",
-    "filter_log_probs",
-    "filter_logits",
-    "filtered_log_prob",
-    "filtered_sample_channel",
-]
+__all__ = ["Filter", "MinP", "TopK", "TopP", "filter_log_probs", "filter_logits"]
 
 
 class Filter:
-    """A truncation of one channel's conditional: which levels to keep."""
+    """A truncation of one channel's conditional: the levels to keep."""
 
-    def keep(self, logits: torch.Tensor) -> torch.Tensor:
-        """Boolean mask ``(*N, K)`` of the levels kept from ``logits (*N, K)``.
+    def apply(self, logits: torch.Tensor) -> torch.Tensor:
+        """``logits (*N, K)`` with ``-inf`` at the levels this filter drops.
 
         ``logits`` are log-probabilities up to a constant per row (``-inf`` for
         levels that filters before this one dropped); every filter keeps at least
@@ -51,6 +39,11 @@ class Filter:
     def degenerate(self) -> bool:
         """Whether the filter always keeps exactly one level (then sampling draws no random numbers)."""
         return False
+
+
+def _drop_below(logits: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+    """``logits`` with ``-inf`` wherever they are below ``threshold (*N, 1)``."""
+    return logits.masked_fill(logits < threshold, -math.inf)
 
 
 @dataclass(frozen=True)
@@ -69,13 +62,13 @@ class TopK(Filter):
     def __str__(self) -> str:
         return f"top_k({self.k!r})"
 
-    def keep(self, logits: torch.Tensor) -> torch.Tensor:
+    def apply(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.k >= logits.shape[-1]:
+            return logits
         if self.k == 1:
-            index = logits.argmax(-1, keepdim=True)  # (*N, 1): the first of the largest
-            return torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, index, True)
-        k = min(self.k, logits.shape[-1])
-        threshold = torch.topk(logits, k, dim=-1, sorted=False).values.amin(-1, keepdim=True)  # (*N, 1)
-        return logits >= threshold
+            keep = torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, logits.argmax(-1, keepdim=True), True)
+            return logits.masked_fill(~keep, -math.inf)
+        return _drop_below(logits, torch.topk(logits, self.k, dim=-1).values[..., -1:])  # the k-th largest
 
     @property
     def degenerate(self) -> bool:
@@ -98,15 +91,15 @@ class TopP(Filter):
     def __str__(self) -> str:
         return f"top_p({self.p!r})"
 
-    def keep(self, logits: torch.Tensor) -> torch.Tensor:
+    def apply(self, logits: torch.Tensor) -> torch.Tensor:
         if self.p >= 1.0:  # every level, even those whose mass the cumulative sum rounds away
-            return torch.ones_like(logits, dtype=torch.bool)
-        probs = torch.softmax(logits, dim=-1)
-        ordered = torch.sort(probs, dim=-1, descending=True).values  # (*N, K)
-        before = ordered.cumsum(-1) - ordered  # mass of the more likely levels
-        count = (before < self.p).sum(-1, keepdim=True)  # >= 1: before = 0 < p for the first level
-        threshold = ordered.gather(-1, count - 1)  # (*N, 1): the least likely kept probability
-        return probs >= threshold
+            return logits
+        ordered = torch.sort(logits, dim=-1, descending=True).values  # (*N, K)
+        mass = torch.softmax(ordered, dim=-1).cumsum_(-1)  # the mass of the n most likely levels, n = 1..K
+        # the nucleus holds the n most likely levels for the first n whose mass reaches p (all K if
+        # rounding keeps the total below p)
+        count = torch.searchsorted(mass, mass.new_full(mass.shape[:-1] + (1,), self.p)).clamp_(max=mass.shape[-1] - 1)
+        return _drop_below(logits, ordered.gather(-1, count))  # the least likely logit kept, (*N, 1)
 
 
 @dataclass(frozen=True)
@@ -121,9 +114,8 @@ class MinP(Filter):
     def __str__(self) -> str:
         return f"min_p({self.p!r})"
 
-    def keep(self, logits: torch.Tensor) -> torch.Tensor:
-        threshold = logits.amax(-1, keepdim=True) + math.log(self.p)  # (*N, 1)
-        return logits >= threshold
+    def apply(self, logits: torch.Tensor) -> torch.Tensor:
+        return _drop_below(logits, logits.amax(-1, keepdim=True) + math.log(self.p))
 
 
 def filter_logits(logits: torch.Tensor, filters: tuple[Filter, ...]) -> torch.Tensor:
@@ -134,7 +126,7 @@ def filter_logits(logits: torch.Tensor, filters: tuple[Filter, ...]) -> torch.Te
     :func:`filter_log_probs` normalises it.
     """
     for f in filters:
-        logits = logits.masked_fill(~f.keep(logits), -math.inf)
+        logits = f.apply(logits)
     return logits
 
 
@@ -144,40 +136,3 @@ def filter_log_probs(log_probs: torch.Tensor, filters: tuple[Filter, ...]) -> to
     .. math:: \log q(x) = \log p(x) - \log \sum_{x' \in S} p(x') \quad (x \in S), \qquad -\infty \text{ otherwise}
     """
     return torch.log_softmax(filter_logits(log_probs, filters), dim=-1)
-
-
-def filtered_log_prob(
-    head: Head, params: torch.Tensor, value: torch.Tensor, temperature: float, filters: tuple[Filter, ...]
-) -> torch.Tensor:
-    """Log-probability ``(*N,)`` of a step's values ``(*N, C)`` under the tempered, then filtered, conditionals.
-
-    The channels of the step are filtered one by one, each given the step's
-    channels before it (as they are drawn); the step's term is the sum.
-    """
-    channels = value.shape[-1]
-    total = None
-    for c in range(channels):
-        log_probs = filter_log_probs(head.level_log_probs(params, value[..., :c], channels, temperature), filters)
-        shape = torch.broadcast_shapes(log_probs.shape[:-1], value.shape[:-1])
-        picked = log_probs.expand(shape + log_probs.shape[-1:]).gather(-1, value[..., c].expand(shape).unsqueeze(-1))
-        total = picked.squeeze(-1) if total is None else total + picked.squeeze(-1)
-    assert total is not None
-    return total
-
-
-def filtered_sample_channel(
-    head: Head,
-    params: torch.Tensor,
-    prefix: torch.Tensor,
-    channels: int,
-    temperature: float,
-    filters: tuple[Filter, ...],
-) -> torch.Tensor:
-    """Draw channel ``c = prefix.shape[-1]`` from its tempered, then filtered, conditional; ``(*N,)``.
-
-    A degenerate filter (``top_k(1)``, as ``greedy``) takes the argmax and draws no random numbers.
-    """
-    logits = filter_logits(head.level_log_probs(params, prefix, channels, temperature), filters)
-    if any(f.degenerate for f in filters):
-        return logits.argmax(-1)
-    return gumbel_argmax(logits)  # the Gumbel-max trick needs no normalisation

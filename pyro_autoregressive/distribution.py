@@ -11,7 +11,7 @@ from pyro.distributions import TorchDistribution
 from torch.distributions import constraints
 
 from .checks import check_bool, check_shape
-from .decoding import Filter, MinP, TopK, TopP, filtered_log_prob
+from .decoding import Filter, MinP, TopK, TopP
 from .distribution_checks import (
     check_batch_chunk,
     check_context,
@@ -20,6 +20,7 @@ from .distribution_checks import (
     check_stop_value,
     value_float_dtype,
 )
+from .heads import DiscreteHead, Head, Truncated
 from .layout import StepLayout
 from .sampling import NaiveState, ancestral_sample
 from .supports import PaddedSupport, PrefixedSupport, carries_prefix, describe_steps, prefix_mask
@@ -74,9 +75,9 @@ class AutoregressiveDistribution(TorchDistribution):
     ) -> None:
         self.model = model
         self.layout = layout
-        self._reparameterized = not model.head.is_discrete  # has_rsample; has_rsample_(False) turns it off
-        self.temperature = 1.0
-        self.filters: tuple[Filter, ...] = ()  # top_k, top_p, min_p, in call order (after the temperature)
+        self._reparameterized = not isinstance(model.head, DiscreteHead)  # has_rsample; has_rsample_(False): off
+        # the head that scores and draws: the model's, tempered and truncated by temper, top_k, ...
+        self.head: Head = model.head
         self.prefix: torch.Tensor | None = None  # (*B', n, C) steps, or None
         self.prefix_lengths: torch.Tensor | None = None  # (*B,) steps fixed per row (ragged), None: all n
         self.stop_value = None if stop_value is None else check_stop_value(model, layout, stop_value)
@@ -94,7 +95,7 @@ class AutoregressiveDistribution(TorchDistribution):
         if local_context is not None:
             event_dims = local_context.dim() - len(local_batch)
             self.local_context = local_context.expand(batch_shape + local_context.shape[-event_dims:])
-        if model.dtype == torch.float16 and not model.head.is_discrete:
+        if model.dtype == torch.float16 and not isinstance(model.head, DiscreteHead):
             raise ValueError(
                 f"model: float16 weights are not supported with the continuous head {model.head!r} (values and "
                 "samples overflow at 65504); use bfloat16 weights or torch.autocast over a float32 model"
@@ -137,7 +138,7 @@ class AutoregressiveDistribution(TorchDistribution):
     def has_rsample(self, value: bool) -> None:
         if value is not True and value is not False:
             raise ValueError(f"has_rsample: expected a bool, got {value!r}")
-        if value and self.model.head.is_discrete:
+        if value and isinstance(self.model.head, DiscreteHead):
             raise ValueError(f"has_rsample: the head {self.model.head!r} is discrete and cannot be reparameterised")
         self._reparameterized = value
 
@@ -186,7 +187,8 @@ class AutoregressiveDistribution(TorchDistribution):
         outside = None  # (*, S): steps holding a value outside the support (validation off)
         if self._validate_args:
             self._validate_sample(value)
-        if self.model.head.is_discrete:
+        discrete = isinstance(self.model.head, DiscreteHead)
+        if discrete:
             if not self._validate_args:
                 # unchecked values: a value outside the support has probability 0, never a made-up mass
                 inside = self.model.head.element_support.check(value)
@@ -208,13 +210,10 @@ class AutoregressiveDistribution(TorchDistribution):
             value = value.expand(shape + self.event_shape)
         flat = value.reshape((-1,) + self.event_shape)  # (N, *E)
         context, local_context = self._flat_contexts(shape_used)
-        network_input = flat if self.model.head.is_discrete else flat.to(self.model.dtype)
+        network_input = flat if discrete else flat.to(self.model.dtype)
         params = self.model(network_input, context, local_context)  # (N, S, P)
         steps = self.layout.to_steps(flat)  # (N, S, C)
-        if self.filters:
-            terms = filtered_log_prob(self.model.head, params, steps, self.temperature, self.filters)  # (N, S)
-        else:
-            terms = self.model.head.log_prob(params, steps, self.temperature)  # (N, S)
+        terms = self.head.log_prob(params, steps)  # (N, S)
         if self.prefix is not None:
             if self.prefix_lengths is None:
                 fixed = torch.arange(self.layout.num_steps, device=terms.device) < self.prefix.shape[-2]  # (S,)
@@ -311,7 +310,7 @@ class AutoregressiveDistribution(TorchDistribution):
                 f"{product:g}) in [{low:g}, {high:g}], where log_prob, its gradient and samples stay finite"
             )
         new = self._copy()
-        new.temperature = product
+        new.head = self.head.tempered(float(temperature))
         return new
 
     def condition_on_prefix(self, value: torch.Tensor, num_steps: int | torch.Tensor) -> AutoregressiveDistribution:
@@ -436,17 +435,27 @@ class AutoregressiveDistribution(TorchDistribution):
     def num_steps(self) -> int:
         return self.layout.num_steps
 
+    @property
+    def temperature(self) -> float:
+        """The product of every :meth:`temper` (1 if none): the temperature of :attr:`head`."""
+        return self.head.temperature
+
+    @property
+    def filters(self) -> tuple[Filter, ...]:
+        """The decoding filters (``top_k``, ``top_p``, ``min_p``) in call order, after the temperature."""
+        return self.head.filters if isinstance(self.head, Truncated) else ()
+
     # -- internals ------------------------------------------------------------------------------------
 
     def _filtered(self, f: Filter) -> AutoregressiveDistribution:
-        head = self.model.head
-        if not head.is_discrete:
+        head = self.head
+        if not isinstance(head, DiscreteHead):
             raise ValueError(
                 f"head: {type(f).__name__} filters need a head over enumerable values (Categorical, Bernoulli, "
                 f"DiscretizedLogisticMixture), got the continuous head {head!r}"
             )
         new = self._copy()
-        new.filters = self.filters + (f,)
+        new.head = Truncated(head, (f,))
         return new
 
     def _filters_repr(self) -> str:
@@ -511,13 +520,7 @@ class AutoregressiveDistribution(TorchDistribution):
         else:
             state = NaiveState(model, self.layout, context, local_context, batch_size)
         return ancestral_sample(
-            state,
-            model.head,
-            temperature=self.temperature,
-            prefix=prefix,
-            prefix_lengths=prefix_lengths,
-            filters=self.filters,
-            stop_value=self.stop_value,
+            state, self.head, prefix=prefix, prefix_lengths=prefix_lengths, stop_value=self.stop_value
         )
 
     def _validate_sample(self, value: torch.Tensor, check_prefix: bool = True, padded_steps: int | None = None) -> None:
@@ -547,14 +550,14 @@ class AutoregressiveDistribution(TorchDistribution):
                 f"value: expected leading dims that broadcast against batch_shape {tuple(self.batch_shape)}, "
                 f"got {tuple(value.shape[: value.dim() - event_dim])}"
             ) from None
-        if value.dtype.is_complex or (value.dtype == torch.bool and not head.is_discrete):
+        discrete = isinstance(head, DiscreteHead)
+        if value.dtype.is_complex or (value.dtype == torch.bool and not discrete):
             raise ValueError(f"value: expected a real dtype for {head!r}, got {value.dtype}")
         if value.device != self.model.device:
             raise ValueError(
                 f"value: expected a tensor on {self.model.device} (the model's device), got {value.device}"
             )
-        if head.is_discrete:
-            assert head.num_classes is not None
+        if discrete:
             if value.numel() and not head.element_support.check(value).all():
                 received = (
                     f"values in [{value.min().item()}, {value.max().item()}]"

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .checks import check_int
+from .heads import DiscreteHead
 from .layout import SequenceLayout, StepLayout
 
 if TYPE_CHECKING:
@@ -32,9 +33,8 @@ def check_stop_value(model: AutoregressiveModel, layout: StepLayout, stop_value:
             f"got {type(model).__name__} with {layout!r}"
         )
     head = model.head
-    if not head.is_discrete:
+    if not isinstance(head, DiscreteHead):
         raise ValueError(f"stop_value: needs a head over enumerable values, got the continuous head {head!r}")
-    assert head.num_classes is not None
     return check_int("stop_value", stop_value, 0, head.num_classes - 1)
 
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from .checks import check_int
 from .config import Registry, record_arguments, recorded_config
-from .heads import Head
+from .heads import Head, Truncated
 from .layout import StepLayout
 from .sampling import IncrementalState, NaiveState
 
@@ -67,6 +67,11 @@ class AutoregressiveModel(nn.Module, ConditionalDistribution):
         super().__init__()
         if not isinstance(head, Head):
             raise TypeError(f"head: expected a pyro_autoregressive.heads.Head, got {type(head).__name__}")
+        if isinstance(head, Truncated) or head.temperature != 1.0:
+            raise ValueError(
+                f"head: expected a head as constructed, got the decoding transform {head!r}; a model keeps its own "
+                "head, and its distribution is tempered or filtered (temper, top_k, top_p, min_p)"
+            )
         self.head = head
         self.context_size = check_int("context_size", context_size, 0)
         self.local_context_channels = check_int("local_context_channels", local_context_channels, 0)

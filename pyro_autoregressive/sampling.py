@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .decoding import filtered_sample_channel
+from .heads import DiscreteHead
 
 if TYPE_CHECKING:
-    from .decoding import Filter
     from .heads import Head
     from .layout import StepLayout
     from .model import AutoregressiveModel
@@ -187,10 +186,8 @@ def ancestral_sample(
     head: Head,
     num_steps: int | None = None,
     *,
-    temperature: float = 1.0,
     prefix: torch.Tensor | None = None,
     prefix_lengths: torch.Tensor | None = None,
-    filters: tuple[Filter, ...] = (),
     stop_value: int | None = None,
 ) -> torch.Tensor:
     r"""Draw ``x_i ~ p(x_i | x_<i)`` for every step after the prefix; returns ``(N, num_steps, C)``.
@@ -199,7 +196,9 @@ def ancestral_sample(
     ``cache=False``: only ``state`` differs. Random numbers are drawn in the same
     order and shapes in both cases, so the two agree under one seed. The channels
     per step and whether they are drawn one by one (``couples_channels``) come
-    from the state's layout and model.
+    from the state's layout and model. ``head`` draws every channel: the model's
+    own, or a decoding transform of it (:meth:`~pyro_autoregressive.heads.Head.tempered`,
+    :class:`~pyro_autoregressive.heads.Truncated`).
 
     :param num_steps: steps to return, the prefix included (default: the state's
         ``layout.num_steps``); fewer continue a state chunk by chunk (streaming).
@@ -211,9 +210,6 @@ def ancestral_sample(
         channel, as if drawn) instead of its draw, so the state is teacher-forced
         through the rest of the prompt one step at a time, and the random numbers
         drawn are those of sampling from the shortest prompt on.
-    :param filters: decoding filters (``top_k``, ``top_p``, ``min_p``) applied in
-        order to every channel's tempered conditional; each channel is then drawn
-        from the truncated, renormalised conditional.
     :param stop_value: a row that has drawn this value (one channel per step)
         has stopped: its later steps hold it (the padding) whatever is drawn, and
         the loop ends as soon as every row has stopped (one check per step).
@@ -261,11 +257,7 @@ def ancestral_sample(
                 # params of channel c may depend on channels < c of this step: ask again per channel
                 params = state.params(value)
                 step_has_nan = step_has_nan | torch.isnan(params).any()
-            if filters:
-                draw = filtered_sample_channel(head, params, value, channels, temperature, filters)
-            else:
-                draw = head.sample_channel(params, value, channels, temperature)
-            draw = draw.unsqueeze(-1).to(value_dtype)  # (N, 1)
+            draw = head.sample_channel(params, value, channels).unsqueeze(-1).to(value_dtype)  # (N, 1)
             if forced is not None:
                 draw = torch.where(forced, prefix[:, step, c : c + 1], draw)
             value = draw if c == 0 else torch.cat([value, draw], dim=-1)
@@ -275,7 +267,7 @@ def ancestral_sample(
         state.advance(value)
         steps.append(value.unsqueeze(1))
         has_nan.append(step_has_nan)
-        if not head.is_discrete:
+        if not isinstance(head, DiscreteHead):
             overflowed.append(~torch.isfinite(value).all())
         report(1)
     if has_nan and bool(torch.stack(has_nan).any()):
@@ -286,6 +278,7 @@ def ancestral_sample(
         )
     if overflowed and bool(torch.stack(overflowed).any()):
         first = start + int(torch.stack(overflowed).nonzero()[0, 0])
+        temperature = head.temperature
         if temperature == 1.0:
             raise ValueError(f"params: the value drawn at step {first} overflowed {value_dtype} (a diverged network)")
         raise ValueError(

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from .checks import check_bool, check_int, check_positive, check_probability
 from .decoding import Filter, MinP, TopK, TopP
+from .heads import DiscreteHead, Head, Truncated
 from .layout import SequenceLayout
 from .model import AutoregressiveModel
 from .sampling import IncrementalState, ancestral_sample
@@ -93,7 +94,7 @@ def generate_stream(
         >>> sum(chunk.shape[-1] for chunk in generate_stream(text, 300, chunk_size=100, progress=False))
         300
     """
-    state, filters = _start(
+    state, head = _start(
         model,
         num_samples,
         chunk_size,
@@ -107,7 +108,7 @@ def generate_stream(
         min_p=min_p,
     )
     progress = check_bool("progress", progress)
-    return _chunks(model, state, num_samples, chunk_size, float(temperature), progress, filters)
+    return _chunks(model, state, head, num_samples, chunk_size, progress)
 
 
 def _start(
@@ -123,13 +124,16 @@ def _start(
     top_k: int | None = None,
     top_p: float | None = None,
     min_p: float | None = None,
-) -> tuple[IncrementalState, tuple[Filter, ...]]:
-    """Check the arguments of :func:`generate_stream`; the state with the prefix committed, and the filters."""
+) -> tuple[IncrementalState, Head]:
+    """Check the arguments of :func:`generate_stream`; the state with the prefix committed, and the head to draw with.
+
+    The head is the model's, tempered and then truncated by the filters given.
+    """
     if not isinstance(model, AutoregressiveModel):
         raise TypeError(f"model: expected an AutoregressiveModel, got {type(model).__name__}")
     check_int("num_samples", num_samples, 1)
     check_int("chunk_size", chunk_size, 1)
-    check_positive("temperature", temperature)
+    head: Head = model.head.tempered(check_positive("temperature", temperature))
     filters: list[Filter] = []
     if top_k is not None:
         filters.append(TopK(check_int("top_k", top_k, 1)))
@@ -137,10 +141,12 @@ def _start(
         filters.append(TopP(check_probability("top_p", top_p)))
     if min_p is not None:
         filters.append(MinP(check_probability("min_p", min_p)))
-    if filters and not model.head.is_discrete:
-        given = (("top_k", top_k), ("top_p", top_p), ("min_p", min_p))
-        named = ", ".join(name for name, value in given if value is not None)
-        raise ValueError(f"{named}: decoding filters need a head over enumerable levels, got {model.head!r}")
+    if filters:
+        if not isinstance(head, DiscreteHead):
+            given = (("top_k", top_k), ("top_p", top_p), ("min_p", min_p))
+            named = ", ".join(name for name, value in given if value is not None)
+            raise ValueError(f"{named}: decoding filters need a head over enumerable levels, got {model.head!r}")
+        head = Truncated(head, tuple(filters))
     if num_sequences is not None:
         check_int("num_sequences", num_sequences, 1)
     if prefix is not None:
@@ -186,7 +192,7 @@ def _start(
             )
         if prefix is not None and given:
             state.advance_prefix(layout.to_steps(prefix.expand(size, -1)))
-    return state, tuple(filters)
+    return state, head
 
 
 def _check_prefix(model: AutoregressiveModel, prefix: object) -> None:
@@ -196,15 +202,14 @@ def _check_prefix(model: AutoregressiveModel, prefix: object) -> None:
         raise TypeError(f"prefix: expected a torch.Tensor (N, n) or None, got {type(prefix).__name__}")
     if prefix.dim() != 2:
         raise ValueError(f"prefix: expected shape (N, n), got {tuple(prefix.shape)}")
-    if head.is_discrete:
+    if isinstance(head, DiscreteHead):
         if prefix.dtype.is_floating_point or prefix.dtype.is_complex or prefix.dtype == torch.bool:
             raise TypeError(f"prefix: expected an integer dtype (torch.long) for {head!r}, got {prefix.dtype}")
     elif prefix.dtype != model.dtype:
         raise TypeError(f"prefix: expected dtype {model.dtype} (the model's) for {head!r}, got {prefix.dtype}")
     if prefix.device != model.device:
         raise ValueError(f"prefix: expected a tensor on {model.device} (the model's device), got {prefix.device}")
-    if head.is_discrete:
-        assert head.num_classes is not None
+    if isinstance(head, DiscreteHead):
         if prefix.numel() and not head.element_support.check(prefix).all():
             raise ValueError(
                 f"prefix: expected integers in [0, {head.num_classes - 1}] for {head!r}, "
@@ -217,19 +222,18 @@ def _check_prefix(model: AutoregressiveModel, prefix: object) -> None:
 def _chunks(
     model: AutoregressiveModel,
     state: IncrementalState,
+    head: Head,
     num_samples: int,
     chunk_size: int,
-    temperature: float,
     progress: bool,
-    filters: tuple[Filter, ...] = (),
 ) -> Iterator[torch.Tensor]:
-    """The chunks ``(N, <= chunk_size)`` drawn from ``state``."""
+    """The chunks ``(N, <= chunk_size)`` drawn from ``state`` with ``head``."""
     bar = tqdm(total=num_samples, desc=f"generating ({type(model).__name__})", unit="sample", disable=not progress)
     try:
         for start in range(0, num_samples, chunk_size):
             steps = min(chunk_size, num_samples - start)
             with torch.no_grad():  # not held across the yield: the caller's grad mode is its own
-                chunk = ancestral_sample(state, model.head, steps, temperature=temperature, filters=filters)
+                chunk = ancestral_sample(state, head, steps)
             bar.update(steps)
             yield chunk.squeeze(-1)  # (N, steps, 1) -> (N, steps)
     finally:
@@ -265,7 +269,7 @@ def stream_to_wav(
     from .audio import _check_file, linear_decode, mu_law_decode
 
     head = model.head if isinstance(model, AutoregressiveModel) else None
-    if head is not None and not head.is_discrete:
+    if head is not None and not isinstance(head, DiscreteHead):
         raise TypeError(f"model: stream_to_wav writes levels; expected a discrete head, got {head!r}")
     if num_classes is not None:
         check_int("num_classes", num_classes, 2)
@@ -275,16 +279,15 @@ def stream_to_wav(
     decode = mu_law_decode if check_bool("mu_law", mu_law) else linear_decode
     path = _check_file(path, subtype)
     progress = check_bool("progress", kwargs.pop("progress", True))
-    state, filters = _start(model, num_samples, chunk_size, **kwargs)  # type: ignore[arg-type]
+    state, head = _start(model, num_samples, chunk_size, **kwargs)  # type: ignore[arg-type]
     if state.batch_size != 1:
         raise ValueError(
             f"num_sequences, context, prefix: stream_to_wav writes one sequence, got {state.batch_size} sequences"
         )
-    levels = model.head.num_classes
-    assert levels is not None
+    assert isinstance(head, DiscreteHead), "checked above"
+    levels = head.num_classes
     path.parent.mkdir(parents=True, exist_ok=True)
-    temperature = float(kwargs.get("temperature", 1.0))  # type: ignore[arg-type]
-    chunks = _chunks(model, state, num_samples, chunk_size, temperature, progress, filters)
+    chunks = _chunks(model, state, head, num_samples, chunk_size, progress)
     with soundfile.SoundFile(str(path), "w", samplerate=sample_rate, channels=1, subtype=subtype) as out:
         for chunk in chunks:
             out.write(decode(chunk[0], levels, torch.float64).cpu().numpy())

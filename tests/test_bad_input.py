@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 import pyro_autoregressive as par
 from pyro_autoregressive import audio
 from pyro_autoregressive.distribution import TEMPERATURE_RANGE
-from pyro_autoregressive.heads import Categorical, Normal
+from pyro_autoregressive.heads import Categorical, DiscreteHead, Normal
 from pyro_autoregressive.streaming import generate_stream, stream_to_wav
 
 #: hypothesis examples run per test (reported by ``test_examples_were_run``)
@@ -121,6 +121,11 @@ class Models(dict):
 
     def __repr__(self) -> str:
         return "models"
+
+
+def levels_of(head) -> int | None:
+    """The number of levels of a discrete head; None for a continuous one."""
+    return head.num_classes if isinstance(head, DiscreteHead) else None
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +215,7 @@ def is_valid_value(value: torch.Tensor, model: par.AutoregressiveModel) -> bool:
     head = model.head
     if value.device != model.device or value.dtype.is_complex:
         return False
-    if head.is_discrete:  # worked out in float64, not by the head's own support
+    if isinstance(head, DiscreteHead):  # worked out in float64, not by the head's own support
         v = value.double()
         return bool(((v == v.round()) & (v >= 0) & (v <= head.num_classes - 1)).all())
     return value.dtype != torch.bool and bool(torch.isfinite(value).all())
@@ -226,7 +231,7 @@ def check_scores(log_p: torch.Tensor, shape: tuple[int, ...]) -> None:
 def check_samples(d: par.AutoregressiveDistribution, x: torch.Tensor, shape: tuple[int, ...]) -> None:
     """Samples: ``sample_shape + batch_shape + event_shape``, long for discrete heads, in the support."""
     assert x.shape == shape + tuple(d.batch_shape) + tuple(d.event_shape), (x.shape, shape, d)
-    if d.model.head.is_discrete:
+    if isinstance(d.model.head, DiscreteHead):
         assert x.dtype == torch.long
     else:
         assert x.dtype == d.model.dtype
@@ -341,7 +346,7 @@ def values(
             event = event[:k] + event[k + 1 :]
         else:
             event = event + (1,)
-    value, kind = draw(tensors(lead + event, model.head.num_classes))
+    value, kind = draw(tensors(lead + event, levels_of(model.head)))
     valid = event == event_shape and kind != "meta" and is_valid_value(value, model)
     return value, lead, valid
 
@@ -382,10 +387,10 @@ def test_log_prob_without_validation(models, data, name, batch):
     """Validation off: a discrete value outside the support has log-probability -inf (never a made-up mass)."""
     EXAMPLES["log_prob_without_validation"] += 1
     d = distribution(models, name, batch)
-    if not d.model.head.is_discrete:
+    if not isinstance(d.model.head, DiscreteHead):
         return  # continuous values are not checked with validation off (docs/api.md)
     lead = data.draw(batch_shapes(1), label="lead")
-    value, kind = data.draw(tensors(lead + tuple(d.event_shape), d.model.head.num_classes), label="value")
+    value, kind = data.draw(tensors(lead + tuple(d.event_shape), levels_of(d.model.head)), label="value")
     shape = broadcast(lead, batch)
     if kind == "meta" or value.dtype.is_complex or shape is None:
         return  # nothing is checked with validation off: such values are outside the documented behaviour
@@ -499,7 +504,11 @@ def test_temper(models, name, temperatures):
         assert d.temperature == pytest.approx(product)
     torch.manual_seed(0)
     # a continuous head's values feed back into the network: at a high temperature they may overflow, an error
-    x = attempt(lambda: d.sample((2,)), True if d.model.head.is_discrete or product <= 1.0 else None, "temperature")
+    x = attempt(
+        lambda: d.sample((2,)),
+        True if isinstance(d.model.head, DiscreteHead) or product <= 1.0 else None,
+        "temperature",
+    )
     if x is not None:
         check_samples(d, x, (2,))
 
@@ -556,7 +565,7 @@ def test_generate_stream(models, data, name, num_samples, chunk_size, num_sequen
     batch = data.draw(st.sampled_from([(), (1,), (2,), (3,), (0,), (2, 1)]), label="batch")
     prefix = None
     if n is not None:
-        prefix, _ = data.draw(tensors(batch[-1:] + (n,), model.head.num_classes), label="prefix")
+        prefix, _ = data.draw(tensors(batch[-1:] + (n,), levels_of(model.head)), label="prefix")
     total = (n or 0) + (num_samples if type(num_samples) is int else 0)
     kwargs: dict[str, Any] = {}
     if model.context_size:
@@ -619,7 +628,7 @@ def test_stream_to_wav(models, tmp_path_factory, name, sample_rate, num_classes,
         kwargs["local_context"] = torch.randn(1, model.local_context_channels, 2)
     valid = (
         isinstance(model, par.WaveNet)
-        and model.head.is_discrete
+        and isinstance(model.head, DiscreteHead)
         and type(sample_rate) is int
         and sample_rate >= 1
         and (num_classes is None or (type(num_classes) is int and num_classes == model.head.num_classes))

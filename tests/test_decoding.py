@@ -17,8 +17,8 @@ import torch
 from test_properties import _gof_pvalue
 
 import pyro_autoregressive as par
-from pyro_autoregressive.decoding import filter_log_probs, filtered_log_prob
-from pyro_autoregressive.heads import Bernoulli, Categorical, DiscretizedLogisticMixture
+from pyro_autoregressive.decoding import filter_log_probs
+from pyro_autoregressive.heads import Bernoulli, Categorical, DiscreteHead, DiscretizedLogisticMixture, Truncated
 
 from cases import Case
 from conftest import all_values, build, condition, seed_for
@@ -68,7 +68,7 @@ def test_filtered_is_normalised(case: Case, device, chain):
     """logsumexp of the filtered ``log_prob`` over every value == 0 (float64), for every chain of filters."""
     model = build(case, device)
     d = unvalidated(model, case)
-    if not model.head.is_discrete:
+    if not isinstance(model.head, DiscreteHead):
         with pytest.raises(ValueError, match=r"head: .*continuous head"):
             CHAINS[chain](d)
         return
@@ -83,7 +83,7 @@ def test_filtered_is_normalised(case: Case, device, chain):
 def test_filtered_samples_match_log_prob(case: Case, device, chain):
     """Samples never leave the truncated support, and agree with the filtered ``log_prob`` (chi-square)."""
     model = build(case, device)
-    if not model.head.is_discrete:
+    if not isinstance(model.head, DiscreteHead):
         pytest.skip("filters need enumerable values")
     f = CHAINS[chain](unvalidated(model, case, ()))
     torch.manual_seed(seed_for("filtered-gof", case.id, chain))
@@ -104,7 +104,7 @@ def test_filtered_samples_match_log_prob(case: Case, device, chain):
 @pytest.mark.parametrize("chain", ["top_p0.6", "top_p-temper-min_p-top_k"])
 def test_filtered_cached_equals_naive(case: Case, device, chain):
     model = build(case, device)
-    if not model.head.is_discrete:
+    if not isinstance(model.head, DiscreteHead):
         pytest.skip("filters need enumerable values")
     f = CHAINS[chain](condition(model, case, (2,)))
     torch.manual_seed(seed_for("filtered-cache", case.id))
@@ -115,7 +115,7 @@ def test_filtered_cached_equals_naive(case: Case, device, chain):
 
 def test_filters_survive_expand_and_prefix(case: Case, device):
     model = build(case, device)
-    if not model.head.is_discrete:
+    if not isinstance(model.head, DiscreteHead):
         pytest.skip("filters need enumerable values")
     d = unvalidated(model, case, (2,))
     f = d.top_k(2)
@@ -132,7 +132,7 @@ def test_filters_survive_expand_and_prefix(case: Case, device):
 
 def test_validation_rejects_values_outside_the_truncation(case: Case, device):
     model = build(case, device)
-    if not model.head.is_discrete:
+    if not isinstance(model.head, DiscreteHead):
         pytest.skip("filters need enumerable values")
     d = condition(model, case)
     assert d._validate_args
@@ -151,7 +151,7 @@ def test_greedy(case: Case, device):
     """Deterministic, no random numbers drawn, the degenerate top_k(1); the argmax of every conditional."""
     model = build(case, device)
     d = condition(model, case, (2,))
-    if not model.head.is_discrete:
+    if not isinstance(model.head, DiscreteHead):
         with pytest.raises(ValueError, match="continuous head"):
             d.greedy()
         return
@@ -190,7 +190,7 @@ def stopped_values(d: par.AutoregressiveDistribution) -> torch.Tensor:
 @pytest.mark.parametrize("chain", ["none", "top_p0.6"])
 def test_stopped_is_normalised(case: Case, device, chain):
     model = build(case, device)
-    if not is_sequence(model, case) or not model.head.is_discrete:
+    if not is_sequence(model, case) or not isinstance(model.head, DiscreteHead):
         with pytest.raises(ValueError, match="stop_value"):
             _condition(model, case, (), stop_value=0)
         return
@@ -213,7 +213,7 @@ def test_stopped_is_normalised(case: Case, device, chain):
 
 def test_stopped_sampling(case: Case, device):
     model = build(case, device)
-    if not is_sequence(model, case) or not model.head.is_discrete:
+    if not is_sequence(model, case) or not isinstance(model.head, DiscreteHead):
         pytest.skip("stop values are for sequence models with a discrete head")
     stop = 0
     d = _condition(model, case, (), stop_value=stop)
@@ -234,7 +234,7 @@ def test_stopped_sampling(case: Case, device):
 
 def test_stop_padding_is_validated(case: Case, device):
     model = build(case, device)
-    if not is_sequence(model, case) or not model.head.is_discrete or case.length < 2:
+    if not is_sequence(model, case) or not isinstance(model.head, DiscreteHead) or case.length < 2:
         pytest.skip("stop values are for sequence models with a discrete head")
     d = _condition(model, case, (), stop_value=1)
     x = torch.zeros(case.length, dtype=torch.long, device=device)
@@ -286,7 +286,7 @@ def row_log_masses(c: par.AutoregressiveDistribution, values: torch.Tensor) -> t
 def test_ragged_prefix_with_filters_and_greedy(case: Case, device):
     """A ragged prompt composes with temper and the filters (either order) and with greedy decoding."""
     model = build(case, device)
-    if not model.head.is_discrete:
+    if not isinstance(model.head, DiscreteHead):
         pytest.skip("filters need enumerable values")
     d = unvalidated(model, case, (3,))
     num_steps = d.num_steps
@@ -313,7 +313,7 @@ def test_ragged_prefix_with_filters_and_greedy(case: Case, device):
 def test_ragged_prefix_with_stop_value(case: Case, device):
     """A row's prompt may stop inside it (then the row is padding) and go on after its own length (ignored)."""
     model = build(case, device)
-    if not is_sequence(model, case) or not model.head.is_discrete or case.length < 3:
+    if not is_sequence(model, case) or not isinstance(model.head, DiscreteHead) or case.length < 3:
         pytest.skip("stop values are for sequence models with a discrete head")
     stop = model.head.num_classes - 1
     d = unvalidated(model, case, (3,), stop_value=stop)
@@ -381,10 +381,10 @@ def test_level_log_probs_are_the_channel_conditionals(head, channels, temperatur
     params = 3.0 * torch.randn(4, head.num_params(channels), dtype=torch.float64)
     values = torch.tensor(list(itertools.product(range(head.num_classes), repeat=channels)))  # (M, C)
     for c in range(channels):
-        levels = head.level_log_probs(params[:, None], values[None, :, :c], channels, temperature)  # (4, M, K)
+        levels = head.tempered(temperature).level_log_probs(params[:, None], values[None, :, :c], channels)  # (4, M, K)
         assert torch.logsumexp(levels, -1).abs().max() < 1e-12
-    chained = filtered_log_prob(head, params[:, None], values[None], temperature, ())
-    torch.testing.assert_close(chained, head.log_prob(params[:, None], values[None], temperature))
+    chained = Truncated(head.tempered(temperature), ()).log_prob(params[:, None], values[None])
+    torch.testing.assert_close(chained, head.tempered(temperature).log_prob(params[:, None], values[None]))
 
 
 def test_filter_semantics():

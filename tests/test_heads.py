@@ -12,6 +12,7 @@ from scipy import stats
 from pyro_autoregressive.heads import (
     Bernoulli,
     Categorical,
+    DiscreteHead,
     DiscretizedLogisticMixture,
     Head,
     Normal,
@@ -34,7 +35,7 @@ def test_discrete_normalised(head, channels, temperature):
     torch.manual_seed(0)
     params = 3.0 * torch.randn(4, head.num_params(channels), dtype=torch.float64)
     values = discrete_values(head, channels)  # (M, C)
-    log_p = head.log_prob(params[:, None], values[None], temperature)  # (4, M)
+    log_p = head.tempered(temperature).log_prob(params[:, None], values[None])  # (4, M)
     assert torch.logsumexp(log_p, -1).abs().max() < 1e-12
 
 
@@ -46,7 +47,7 @@ def test_continuous_normalised(head, channels, temperature):
     params = torch.randn(head.num_params(channels), dtype=torch.float64)
     axis = torch.linspace(-40, 40, 4001 if channels == 1 else 1201, dtype=torch.float64)
     grid = torch.cartesian_prod(*[axis] * channels).reshape(-1, channels)
-    log_p = head.log_prob(params.expand(len(grid), -1), grid, temperature)
+    log_p = head.tempered(temperature).log_prob(params.expand(len(grid), -1), grid)
     mass = torch.logsumexp(log_p, 0) + channels * math.log(axis[1] - axis[0])
     assert mass.abs() < 1e-6
 
@@ -143,12 +144,12 @@ def test_temperature_semantics():
     params = torch.randn(1, 5, dtype=torch.float64)
     values = torch.arange(5)[:, None]
     expected = torch.log_softmax(params[0] / 0.5, -1)
-    torch.testing.assert_close(cat.log_prob(params.expand(5, -1), values, 0.5), expected)
+    torch.testing.assert_close(cat.tempered(0.5).log_prob(params.expand(5, -1), values), expected)
     normal = Normal()
     p = torch.tensor([[0.3, math.log(2.0)]], dtype=torch.float64)
     x = torch.tensor([[1.1]], dtype=torch.float64)
     reference = torch.distributions.Normal(0.3, 2.0 * 3.0).log_prob(x[0, 0])
-    torch.testing.assert_close(normal.log_prob(p, x, 3.0)[0], reference)
+    torch.testing.assert_close(normal.tempered(3.0).log_prob(p, x)[0], reference)
 
 
 def test_logistic_mixture_matches_direct_formula():
@@ -194,12 +195,14 @@ def test_channel_cdf_is_the_integral_of_the_density(head, temperature):
     x0 = torch.tensor([0.4], dtype=torch.float64)
     v = torch.linspace(-3, 3, 7, dtype=torch.float64)
     h = 1e-5
-    cdf = lambda t: head.channel_cdf(params.expand(len(t), -1), x0.expand(len(t), 1), t, 2, temperature)  # noqa: E731
+    cdf = lambda t: head.tempered(temperature).channel_cdf(params.expand(len(t), -1), x0.expand(len(t), 1), t, 2)  # noqa: E731
     density = (cdf(v + h) - cdf(v - h)) / (2 * h)
     axis = torch.linspace(-60, 60, 120001, dtype=torch.float64)
-    joint = lambda t: head.log_prob(  # noqa: E731
-        params.expand(len(t), -1), torch.stack([x0.expand(len(t)), t], -1), temperature
-    ).exp()
+    tempered = head.tempered(temperature)
+
+    def joint(t):
+        return tempered.log_prob(params.expand(len(t), -1), torch.stack([x0.expand(len(t)), t], -1)).exp()
+
     marginal_x0 = joint(axis).sum() * (axis[1] - axis[0])
     torch.testing.assert_close(density, joint(v) / marginal_x0, rtol=1e-5, atol=1e-8)
     ends = cdf(torch.tensor([-1e3, 1e3], dtype=torch.float64))
@@ -210,7 +213,7 @@ COUPLED = [Normal(), NormalMixture(3), DiscretizedLogisticMixture(3, num_classes
 
 
 def coupled_values(head: Head, shape: tuple[int, ...]) -> torch.Tensor:
-    if head.is_discrete:
+    if isinstance(head, DiscreteHead):
         return torch.randint(0, head.num_classes, shape)
     return 2.0 * torch.randn(shape, dtype=torch.float64)
 
@@ -223,13 +226,17 @@ def test_channel_log_prob_is_the_chain_rule(head, channels, temperature):
     torch.manual_seed(4)
     params = 2.0 * torch.randn(16, head.num_params(channels), dtype=torch.float64)
     value = coupled_values(head, (16, channels))
-    conditionals = head.channel_log_prob(params, value, temperature)  # (16, C)
+    conditionals = head.tempered(temperature).channel_log_prob(params, value)  # (16, C)
     assert conditionals.shape == (16, channels)
-    torch.testing.assert_close(conditionals.sum(-1), head.log_prob(params, value, temperature), rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(
+        conditionals.sum(-1), head.tempered(temperature).log_prob(params, value), rtol=1e-13, atol=1e-13
+    )
     for c in range(channels - 1):  # change the later channels: channel c's conditional must not move
         other = value.clone()
         other[:, c + 1 :] = coupled_values(head, (16, channels - c - 1))
-        assert torch.equal(head.channel_log_prob(params, other, temperature)[:, : c + 1], conditionals[:, : c + 1])
+        assert torch.equal(
+            head.tempered(temperature).channel_log_prob(params, other)[:, : c + 1], conditionals[:, : c + 1]
+        )
 
 
 @pytest.mark.parametrize("temperature", [1.0, 0.4])
@@ -239,7 +246,7 @@ def test_discrete_channel_conditionals_are_normalised(temperature):
     torch.manual_seed(5)
     params = 3.0 * torch.randn(4, 1, head.num_params(3), dtype=torch.float64)
     values = discrete_values(head, 3)  # (M, 3): every prefix, every level
-    conditionals = head.channel_log_prob(params, values[None], temperature)  # (4, M, 3)
+    conditionals = head.tempered(temperature).channel_log_prob(params, values[None])  # (4, M, 3)
     for c in range(3):
         # group the values by their prefix (channels <= c), each level of channel c once per group
         groups = conditionals[..., c].reshape(4, 5**c, 5, 5 ** (2 - c))[..., 0]  # (4, prefixes, levels)

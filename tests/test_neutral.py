@@ -19,7 +19,7 @@ from test_properties import ALPHA, _gof_pvalue
 from torch import nn
 
 import pyro_autoregressive as par
-from pyro_autoregressive.heads import Bernoulli, Categorical, DiscretizedLogisticMixture, NormalMixture
+from pyro_autoregressive.heads import Bernoulli, Categorical, DiscreteHead, DiscretizedLogisticMixture, NormalMixture
 
 from cases import Case
 from conftest import all_values, build, condition, make_context, seed_for
@@ -28,7 +28,7 @@ from conftest import all_values, build, condition, make_context, seed_for
 def random_values(model: par.AutoregressiveModel, case: Case, batch: int) -> torch.Tensor:
     """``(batch, *event_shape)`` values of the support (reals spread well beyond N(0, 1))."""
     shape = (batch, *model.layout(case.length).event_shape)
-    if model.head.is_discrete:
+    if isinstance(model.head, DiscreteHead):
         return torch.randint(0, model.head.num_classes, shape, device=model.device)
     return 3.0 * torch.randn(shape, dtype=model.dtype, device=model.device)
 
@@ -84,7 +84,7 @@ def test_samples_follow_the_neutral_distribution(case: Case, device):
     torch.manual_seed(seed_for("neutral-samples", case.id))
     n = 4000
     x = d.sample((n,))
-    if model.head.is_discrete:
+    if isinstance(model.head, DiscreteHead):
         values = all_values(d)
         probs = neutral_reference(model.head, values, len(d.event_shape)).exp()
         index = (x.reshape(n, 1, -1) == values.reshape(1, len(values), -1)).all(-1).float().argmax(-1)

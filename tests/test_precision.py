@@ -15,7 +15,15 @@ from pyro.distributions.testing.gof import multinomial_goodness_of_fit
 
 import pyro_autoregressive as par
 from pyro_autoregressive.distribution import TEMPERATURE_RANGE
-from pyro_autoregressive.heads import Bernoulli, Categorical, DiscretizedLogisticMixture, Head, Normal, NormalMixture
+from pyro_autoregressive.heads import (
+    Bernoulli,
+    Categorical,
+    DiscreteHead,
+    DiscretizedLogisticMixture,
+    Head,
+    Normal,
+    NormalMixture,
+)
 
 ALPHA = 1e-3
 HEADS = [Categorical(5), Bernoulli(), DiscretizedLogisticMixture(3, num_classes=256), Normal(), NormalMixture(3)]
@@ -35,7 +43,7 @@ def extreme_params(head: Head, channels: int) -> torch.Tensor:
 
 def support_values(head: Head, channels: int) -> torch.Tensor:
     """``(V, C)``: every value of a discrete head (edge bins included; a grid for 256 levels), reals else."""
-    if head.is_discrete:
+    if isinstance(head, DiscreteHead):
         levels = torch.arange(head.num_classes)
         if channels > 1:
             levels = levels[torch.tensor([0, 1, 2, 127, 128, 253, 254, 255])] if head.num_classes == 256 else levels
@@ -99,9 +107,11 @@ def test_half_precision_parameters_give_float32_results(head):
     values = support_values(head, 1)[None]  # (1, V, 1)
     for dtype in (torch.bfloat16, torch.float16):
         rounded = params.to(dtype)
-        log_p = head.log_prob(rounded, values.to(dtype) if not head.is_discrete else values)
+        log_p = head.log_prob(rounded, values.to(dtype) if not isinstance(head, DiscreteHead) else values)
         assert log_p.dtype == torch.float32
-        expected = head.log_prob(rounded.float(), values.to(dtype).float() if not head.is_discrete else values)
+        expected = head.log_prob(
+            rounded.float(), values.to(dtype).float() if not isinstance(head, DiscreteHead) else values
+        )
         torch.testing.assert_close(log_p, expected, rtol=0, atol=0, equal_nan=True)
 
 
@@ -143,9 +153,9 @@ def test_bfloat16_models_sample_and_score(head):
     low = low.to(torch.bfloat16)
     d = low.condition()
     y = d.sample((20,))
-    assert y.dtype == (torch.long if head.is_discrete else torch.bfloat16)
+    assert y.dtype == (torch.long if isinstance(head, DiscreteHead) else torch.bfloat16)
     assert d.support.check(y).all()
-    value = x if head.is_discrete else x.to(torch.bfloat16)
+    value = x if isinstance(head, DiscreteHead) else x.to(torch.bfloat16)
     log_p = d.log_prob(value)
     assert log_p.dtype == torch.float32
     torch.testing.assert_close(log_p, reference.log_prob(value.to(x.dtype)), rtol=2e-2, atol=0.1)
@@ -175,18 +185,18 @@ def test_log_prob_and_gradient_finite_everywhere(head, channels, autocast, tempe
     if autocast:
         params = params.to(torch.bfloat16)
     params.requires_grad_(True)
-    value = values if head.is_discrete else values.float().requires_grad_(True)
+    value = values if isinstance(head, DiscreteHead) else values.float().requires_grad_(True)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-        log_p = head.log_prob(params[:, None], value[None], temperature)  # (M, V)
+        log_p = head.tempered(temperature).log_prob(params[:, None], value[None])  # (M, V)
     assert log_p.dtype == torch.float32
     assert torch.isfinite(log_p).all()
-    grads = torch.autograd.grad(log_p.sum(), [params] if head.is_discrete else [params, value])
+    grads = torch.autograd.grad(log_p.sum(), [params] if isinstance(head, DiscreteHead) else [params, value])
     assert all(torch.isfinite(g).all() for g in grads)
     # and draws from the same parameters stay in the support (coupled real channels multiply
     # values of up to e^80 by unbounded coefficients: those may overflow, so one channel there)
     torch.manual_seed(0)
-    x = head.sample(params.detach(), channels, temperature)
-    if head.is_discrete:
+    x = head.tempered(temperature).sample(params.detach(), channels)
+    if isinstance(head, DiscreteHead):
         assert x.min() >= 0 and x.max() < head.num_classes
     elif channels == 1:
         assert torch.isfinite(x).all()

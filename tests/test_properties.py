@@ -27,6 +27,7 @@ from pyro.infer import SVI, Predictive, Trace_ELBO
 from scipy import stats
 
 import pyro_autoregressive as par
+from pyro_autoregressive.heads import DiscreteHead
 
 from cases import CASES, Case
 from conftest import all_values, build, condition, make_context, real_line, seed_for, vary_step
@@ -36,7 +37,7 @@ ALPHA = 1e-3
 
 
 def is_discrete(model: par.AutoregressiveModel) -> bool:
-    return model.head.is_discrete
+    return isinstance(model.head, DiscreteHead)
 
 
 def total_log_mass(d: par.AutoregressiveDistribution) -> torch.Tensor:
@@ -62,7 +63,7 @@ def step_log_masses_2d(
         masses = []
         for i in range(start, d.num_steps):
             for p in params[:, i]:
-                log_p = model.head.log_prob(p.expand(len(grid), -1), grid, d.temperature)  # (M,)
+                log_p = d.head.log_prob(p.expand(len(grid), -1), grid)  # (M,)
                 masses.append(torch.logsumexp(log_p, 0) + 2 * math.log(axis[1] - axis[0]))
     return torch.stack(masses)
 
@@ -100,18 +101,18 @@ def channel_log_masses(
     event = tuple(d.event_shape)
     flat = x.reshape((-1,) + event)  # (N, *E)
     steps = d.layout.to_steps(flat)  # (N, S, C)
-    head, channels = model.head, d.layout.channels
+    head, channels = d.head, d.layout.channels
     masses = []
     with torch.no_grad():
         params = model(flat, *d._flat_contexts(torch.Size(x.shape[: x.dim() - len(event)])))  # (N, S, P)
-        conditionals = head.channel_log_prob(params, steps, d.temperature)  # (N, S, C)
+        conditionals = head.channel_log_prob(params, steps)  # (N, S, C)
         terms = d.step_log_prob(x).reshape(-1, d.num_steps)  # (N, S)
         torch.testing.assert_close(conditionals.sum(-1)[:, start:], terms[:, start:], rtol=1e-12, atol=1e-12)
         for i in range(start, d.num_steps):
             for c in range(channels):
                 values = steps[:, i].expand(len(nodes), -1, -1).clone()  # (M, N, C)
                 values[..., c] = nodes[:, None]
-                log_p = head.channel_log_prob(params[:, i].expand(len(nodes), -1, -1), values, d.temperature)
+                log_p = head.channel_log_prob(params[:, i].expand(len(nodes), -1, -1), values)
                 masses.append(torch.logsumexp(log_p[..., c] + log_w[:, None], dim=0))  # (N,)
     return torch.cat(masses)
 
@@ -274,7 +275,7 @@ def test_samples_match_log_prob(case: Case, device, temperature):
         with torch.no_grad():
             params = model(x, *d._flat_contexts(torch.Size((n,))))  # (n, S, P), the teacher-forced pass
         u = [
-            model.head.channel_cdf(params[:, i], steps[:, i, :c], steps[:, i, c], d.layout.channels, d.temperature)
+            d.head.channel_cdf(params[:, i], steps[:, i, :c], steps[:, i, c], d.layout.channels)
             for i in range(d.num_steps)
             for c in range(d.layout.channels)
         ]

@@ -155,7 +155,7 @@ def model_inputs(
                 f"--data {spec.source}: its items have shape {tuple(values.shape[1:])}, but the model "
                 f"{type(model).__name__} models events of shape {event}{hint}"
             )
-    if int(values.max()) >= (model.head.num_classes or 2):
+    if int(values.max()) >= model.head.num_classes:
         raise ValueError(
             f"--data {spec.source}: values up to {int(values.max())}, but the model's head has "
             f"{model.head.num_classes} levels (give --levels {model.head.num_classes})"

@@ -79,7 +79,7 @@ class DataSpec:
         labels are assumed one-hot when the model takes a ``context``.
         """
         shape = tuple(model.layout().event_shape)
-        levels = model.head.num_classes or 2
+        levels = model.head.num_classes  # a discrete head: open_run checks
         kind = "image" if len(shape) == 3 else "sequence"
         return cls(kind=kind, event_shape=shape, levels=levels, num_classes=model.context_size)
 

@@ -17,6 +17,7 @@ import torch
 
 from ..atomic import current_directory
 from ..data import Split
+from ..heads import DiscreteHead
 from ..model import AutoregressiveModel
 from ..persistence import CONFIG_NAME, WEIGHTS_NAME, load
 from .data_spec import DataSpec
@@ -102,6 +103,11 @@ def open_run(path: str | Path, map_location: str | torch.device | None = None) -
     if model_dir == path and path.name == MODEL_DIR and (path.parent / RUN_CONFIG).is_file():
         path = path.parent  # RUN/model given: the run it belongs to
     model = load(model_dir, map_location=map_location).eval()
+    if not isinstance(model.head, DiscreteHead):
+        raise ValueError(
+            f"{path}: the command line works with models over levels (Categorical, Bernoulli, "
+            f"DiscretizedLogisticMixture heads), got the continuous head {model.head!r}"
+        )
     record = _read_json(path / RUN_CONFIG) if model_dir != path else {}
     metrics = _read_json(path / METRICS) if model_dir != path else {}
     data = record.get("data")

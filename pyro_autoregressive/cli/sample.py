@@ -61,7 +61,7 @@ def _distribution(
     labels = _labels(args, run)
     kwargs = {"length": length} if length is not None else {}
     if args.stop_value is not None:
-        if not 0 <= args.stop_value < (model.head.num_classes or 2):
+        if not 0 <= args.stop_value < model.head.num_classes:
             raise FlagError("--stop-value", f"expected a value in [0, {model.head.num_classes - 1}]")
         kwargs["stop_value"] = args.stop_value
     if args.complete:
@@ -144,7 +144,7 @@ def _test_items(run: Run, count: int) -> tuple[torch.Tensor, torch.Tensor | None
 def _prompt(text: str, spec: DataSpec, model) -> torch.Tensor:
     """The prompt's values: text bytes (a file's or the argument's), a WAV file's audio, a PNG or ``.npy``."""
     path = Path(text)
-    levels = model.head.num_classes or 2
+    levels = model.head.num_classes
     if path.suffix.lower() == ".npy" and path.is_file():
         values = torch.from_numpy(np.load(path, allow_pickle=False)).long()
     elif spec.kind == "audio":

@@ -1,7 +1,14 @@
-"""The head protocol: per-step parameters to per-step log-probabilities and samples."""
+"""The head protocol: per-step parameters to per-step log-probabilities and samples.
+
+:class:`Head` is what every head does (score a step, draw it channel by
+channel, be tempered); :class:`DiscreteHead` (levels ``0..K-1``, whose every
+channel's conditional can be listed, so decoding filters can truncate it) and
+:class:`ContinuousHead` (real values, reparameterised draws) are the two kinds.
+"""
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from abc import ABC, abstractmethod
@@ -16,6 +23,8 @@ from ..config import Registry, record_arguments, recorded_config
 
 __all__ = [
     "HEAD_REGISTRY",
+    "ContinuousHead",
+    "DiscreteHead",
     "Head",
     "check_no_spread",
     "full_precision",
@@ -80,18 +89,23 @@ class Head(ABC):
     per step; the head turns it into a log-probability of the step's values and
     draws them, channel after channel, each given the ones before it
     (:meth:`sample_channel`). Heads hold no learnable parameters and know nothing
-    of networks or of Pyro.
+    of networks or of Pyro. A head is one of two kinds: :class:`DiscreteHead`
+    or :class:`ContinuousHead`.
+
+    A head is transformed, never changed: :meth:`tempered` returns a tempered
+    copy, and :class:`~pyro_autoregressive.heads.Truncated` wraps a discrete head
+    in decoding filters. A distribution's ``temper``, ``top_k``, ``top_p`` and
+    ``min_p`` compose these transforms; a model keeps its own, untransformed head.
 
     Shapes: ``params`` is ``(*N, P)``, a step's value ``(*N, C)``.
     """
 
-    #: integer values on ``0..num_classes-1`` (True) or real values (False)
-    is_discrete: ClassVar[bool]
     #: whether ``params`` splits into ``C`` equal blocks, block ``c`` parametrising
     #: channel ``c`` alone; then a network may make block ``c`` depend on the
     #: channels ``< c`` of the same step (PixelCNN's channel masks)
     per_channel_params: ClassVar[bool] = False
-    num_classes: int | None = None
+    #: the temperature of the conditionals (:meth:`tempered`); 1 for a head as constructed
+    temperature: float = 1.0
 
     def __init_subclass__(cls, abstract: bool = False, **kwargs: Any) -> None:
         """Record every subclass's constructor arguments; register it for ``load`` unless ``abstract=True``."""
@@ -105,38 +119,44 @@ class Head(ABC):
         """Number of parameters per step for ``channels`` values per step."""
 
     @abstractmethod
-    def log_prob(self, params: torch.Tensor, value: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-        """Log-probability ``(*N,)`` of a step's values ``(*N, C)`` under ``params (*N, P)``.
-
-        ``temperature`` tempers the conditional exactly: logits are divided by it
-        and component scales multiplied by it, and the result is normalised.
-        """
+    def log_prob(self, params: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        """Log-probability ``(*N,)`` of a step's values ``(*N, C)`` under ``params (*N, P)``, at :attr:`temperature`."""
 
     @abstractmethod
-    def sample_channel(
-        self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0
-    ) -> torch.Tensor:
-        """Draw channel ``c = prefix.shape[-1]`` of a step given its channels ``< c``.
+    def sample_channel(self, params: torch.Tensor, prefix: torch.Tensor, channels: int) -> torch.Tensor:
+        """Draw channel ``c = prefix.shape[-1]`` of a step given its channels ``< c``, at :attr:`temperature`.
 
         ``prefix`` is ``(*N, c)``; returns ``(*N,)``. Continuous heads draw with the
         reparameterisation trick, so the result is differentiable in ``params``
         (and in ``prefix``, through the channel coupling).
         """
 
-    def level_log_probs(
-        self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0
-    ) -> torch.Tensor:
-        """Normalised log-probabilities ``(*N, K)`` of every level of channel ``c = prefix.shape[-1]``.
+    @property
+    @abstractmethod
+    def element_support(self) -> constraints.Constraint:
+        """Support of one channel value."""
 
-        The tempered conditional of channel ``c`` given its channels ``< c``
-        (``prefix (*N, c)``), over all ``K`` levels: what the decoding filters
-        (``top_k``, ``top_p``, ``min_p``) truncate. Heads over enumerable levels
-        only; continuous heads raise ``ValueError``.
+    @abstractmethod
+    def value_dtype(self, float_dtype: torch.dtype) -> torch.dtype:
+        """The dtype of values, for a model whose floats are ``float_dtype``."""
+
+    @abstractmethod
+    def encode(self, value: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """Values as network input, in ``dtype``."""
+
+    def tempered(self, temperature: float) -> Head:
+        """A copy of this head whose every conditional is tempered by ``temperature`` (multiplying :attr:`temperature`).
+
+        Tempering is exact and normalised: logits are divided by it, and mixture
+        component scales multiplied by it (each head says how). The copy is a
+        transform of the model's head for decoding: it cannot be saved
+        (:meth:`config` refuses).
+
+        :raises ValueError: if ``temperature`` is not a finite float ``> 0``.
         """
-        raise ValueError(
-            f"head: decoding filters and greedy decoding need a head over enumerable levels (Categorical, "
-            f"Bernoulli, DiscretizedLogisticMixture), got the continuous head {self!r}"
-        )
+        new = copy.copy(self)
+        new.temperature = self.temperature * check_positive("temperature", temperature)
+        return new
 
     def neutral_params(self, channels: int, spread: float = 0.0) -> torch.Tensor:
         """The parameters ``(P,)`` (float64) of the head's neutral conditional of a step of ``channels`` values.
@@ -157,36 +177,18 @@ class Head(ABC):
         raise NotImplementedError(f"neutral_params: {type(self).__name__} defines no neutral parameters")
 
     def config(self) -> dict[str, Any]:
-        """``{"type": ..., **constructor arguments}``, recorded generically from the constructor call."""
+        """``{"type": ..., **constructor arguments}``, recorded generically from the constructor call.
+
+        :raises ValueError: for a tempered head (a decoding transform, not a model's head).
+        """
+        if self.temperature != 1.0:
+            raise ValueError(
+                f"head: a tempered head ({self!r}) is a decoding transform and cannot be saved; save the model's "
+                "own head and temper its distribution"
+            )
         return recorded_config(self)
 
-    @property
-    def element_support(self) -> constraints.Constraint:
-        """Support of one channel value."""
-        if self.is_discrete:
-            assert self.num_classes is not None
-            return _Levels(0, self.num_classes - 1)
-        return constraints.real
-
-    def value_dtype(self, float_dtype: torch.dtype) -> torch.dtype:
-        """The dtype of values: ``torch.long`` for discrete heads, else the model's float dtype."""
-        return torch.long if self.is_discrete else float_dtype
-
-    def encode(self, value: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """Values as network input: discrete levels rescaled to ``[-1, 1]``, reals unchanged.
-
-        Levels are rescaled in float32 at least and then rounded to ``dtype``: in
-        float16 the level 65535 itself overflows (its largest finite value is 65504).
-        """
-        if self.is_discrete:
-            assert self.num_classes is not None
-            scaled = value.to(working_dtype(dtype)) * (2.0 / max(self.num_classes - 1, 1)) - 1.0
-            return scaled.to(dtype)
-        return value.to(dtype)
-
-    def sample(
-        self, params: torch.Tensor, channels: int, temperature: float = 1.0, dtype: torch.dtype | None = None
-    ) -> torch.Tensor:
+    def sample(self, params: torch.Tensor, channels: int, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Draw all ``channels`` values of a step, ``(*N, C)``, channel after channel.
 
         :param dtype: the values' dtype (default: :meth:`value_dtype` of the
@@ -199,19 +201,92 @@ class Head(ABC):
         dtype = self.value_dtype(params.dtype) if dtype is None else dtype
         value = params.new_zeros(params.shape[:-1] + (0,), dtype=dtype)
         for _ in range(channels):
-            draw = self.sample_channel(params, value, channels, temperature)
+            draw = self.sample_channel(params, value, channels)
             value = torch.cat([value, draw.unsqueeze(-1).to(dtype)], dim=-1)
         return value
 
+    def _arguments(self) -> dict[str, Any]:
+        """The constructor arguments, for :meth:`__repr__` and equality."""
+        return {k: v for k, v in recorded_config(self).items() if k != "type"}
+
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
-        return f"{type(self).__name__}({args})"
+        args = ", ".join(f"{k}={v!r}" for k, v in self._arguments().items())
+        tempered = "" if self.temperature == 1.0 else f".tempered({self.temperature!r})"
+        return f"{type(self).__name__}({args}){tempered}"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Head) and self.config() == other.config()
+        return (
+            type(other) is type(self)
+            and isinstance(other, Head)
+            and self._arguments() == other._arguments()
+            and self.temperature == other.temperature
+        )
 
     def __hash__(self) -> int:
-        return hash(tuple(sorted(self.config().items())))
+        return hash((type(self).__name__, tuple(sorted(self._arguments().items())), self.temperature))
+
+
+class DiscreteHead(Head, abstract=True):
+    """A head over the levels ``0..K-1`` of every channel (``K`` = :attr:`num_classes`).
+
+    Every channel's conditional can be listed level by level
+    (:meth:`level_logits`): decoding filters (``top_k``, ``top_p``, ``min_p``)
+    truncate it and greedy decoding takes its argmax. Values are ``torch.long``;
+    the network reads them rescaled to ``[-1, 1]``.
+    """
+
+    #: the number of levels ``K`` of every channel
+    num_classes: int
+
+    @abstractmethod
+    def level_logits(self, params: torch.Tensor, prefix: torch.Tensor, channels: int) -> torch.Tensor:
+        """The log-probabilities ``(*N, K)`` of every level of channel ``c = prefix.shape[-1]``, up to a constant.
+
+        The tempered conditional of channel ``c`` given the step's channels
+        ``< c`` (``prefix (*N, c)``), up to an additive constant per row: a
+        softmax over the last dim normalises it (:meth:`level_log_probs`), and the
+        Gumbel-max trick draws from it as it is.
+        """
+
+    def level_log_probs(self, params: torch.Tensor, prefix: torch.Tensor, channels: int) -> torch.Tensor:
+        """The normalised log-probabilities ``(*N, K)`` of every level of channel ``c = prefix.shape[-1]``."""
+        return torch.log_softmax(self.level_logits(params, prefix, channels), dim=-1)
+
+    @full_precision
+    def sample_channel(self, params: torch.Tensor, prefix: torch.Tensor, channels: int) -> torch.Tensor:
+        return gumbel_argmax(self.level_logits(params, prefix, channels))
+
+    @property
+    def element_support(self) -> constraints.Constraint:
+        return _Levels(0, self.num_classes - 1)
+
+    def value_dtype(self, float_dtype: torch.dtype) -> torch.dtype:
+        """``torch.long``, whatever the model's floats."""
+        return torch.long
+
+    def encode(self, value: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """Levels rescaled to ``[-1, 1]``, in float32 at least and then rounded to ``dtype``.
+
+        In float16 the level 65535 itself overflows (its largest finite value is 65504).
+        """
+        scaled = value.to(working_dtype(dtype)) * (2.0 / max(self.num_classes - 1, 1)) - 1.0
+        return scaled.to(dtype)
+
+
+class ContinuousHead(Head, abstract=True):
+    """A head over real values: draws are reparameterised (``rsample``), values are the model's floats."""
+
+    @property
+    def element_support(self) -> constraints.Constraint:
+        return constraints.real
+
+    def value_dtype(self, float_dtype: torch.dtype) -> torch.dtype:
+        """The model's float dtype."""
+        return float_dtype
+
+    def encode(self, value: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """The values themselves, in ``dtype``."""
+        return value.to(dtype)
 
 
 def head_from_config(config: dict[str, Any]) -> Head:

@@ -6,19 +6,19 @@ import torch
 import torch.nn.functional as F
 
 from ..checks import check_int
-from .base import Head, check_no_spread, full_precision
+from .base import DiscreteHead, check_no_spread, full_precision
 
 __all__ = ["Bernoulli"]
 
 
-class Bernoulli(Head):
+class Bernoulli(DiscreteHead):
     r"""Bernoulli distribution over ``{0, 1}`` per channel (binarised images).
 
     .. math::
         \log p(x \mid \ell) = x\,\ell - \operatorname{softplus}(\ell)
 
-    Parameters per step: ``C`` logits. Written with ``softplus`` so that it is
-    finite for every logit in float32.
+    Parameters per step: ``C`` logits; tempering by ``T`` divides them by ``T``.
+    Written with ``softplus`` so that it is finite for every logit in float32.
 
     Example::
 
@@ -28,7 +28,6 @@ class Bernoulli(Head):
         torch.int64
     """
 
-    is_discrete = True
     per_channel_params = True
     num_classes = 2
 
@@ -40,23 +39,23 @@ class Bernoulli(Head):
         check_no_spread(self, spread)
         return torch.zeros(self.num_params(check_int("channels", channels, 1)), dtype=torch.float64)
 
+    def _logits(self, params: torch.Tensor) -> torch.Tensor:
+        return params if self.temperature == 1.0 else params / self.temperature
+
     @full_precision
-    def log_prob(self, params: torch.Tensor, value: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-        logits = params / temperature
+    def log_prob(self, params: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        logits = self._logits(params)
         return (value.to(params.dtype) * logits - F.softplus(logits)).sum(-1)
 
     @full_precision
-    def sample_channel(
-        self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0
-    ) -> torch.Tensor:
-        logits = params[..., prefix.shape[-1]] / temperature
+    def sample_channel(self, params: torch.Tensor, prefix: torch.Tensor, channels: int) -> torch.Tensor:
+        logits = self._logits(params[..., prefix.shape[-1]])
         uniform = torch.rand(logits.shape, dtype=logits.dtype, device=logits.device)
         # u < sigmoid(l)  <=>  log(u) < logsigmoid(l): no overflow for any logit
         return (torch.log(uniform) < F.logsigmoid(logits)).long()
 
     @full_precision
-    def level_log_probs(
-        self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0
-    ) -> torch.Tensor:
-        logits = params[..., prefix.shape[-1]] / temperature
-        return torch.stack([F.logsigmoid(-logits), F.logsigmoid(logits)], dim=-1)  # (*N, 2): levels 0, 1
+    def level_logits(self, params: torch.Tensor, prefix: torch.Tensor, channels: int) -> torch.Tensor:
+        logits = self._logits(params[..., prefix.shape[-1]])
+        # levels 0 and 1: log p = -softplus(l) and l - softplus(l), up to the constant softplus(l)
+        return torch.stack([torch.zeros_like(logits), logits], dim=-1)  # (*N, 2)

@@ -5,18 +5,19 @@ from __future__ import annotations
 import torch
 
 from ..checks import check_int
-from .base import Head, check_no_spread, full_precision, gumbel_argmax
+from .base import DiscreteHead, check_no_spread, full_precision, gumbel_argmax
 
 __all__ = ["Categorical"]
 
 
-class Categorical(Head):
+class Categorical(DiscreteHead):
     r"""Categorical distribution over ``0..K-1`` per channel: a histogram over levels.
 
     .. math::
         p(x_{i} \mid x_{<i}) = \prod_{c} \mathrm{softmax}(\ell_{i,c})[x_{i,c}]
 
-    Parameters per step: ``C * K`` logits, one block of ``K`` per channel. Channels
+    Parameters per step: ``C * K`` logits, one block of ``K`` per channel; tempering
+    by ``T`` divides them by ``T``. Channels
     of a step are made dependent by the network (block ``c`` may depend on the
     channels ``< c`` of the same step, as PixelCNN's channel masks do).
 
@@ -31,7 +32,6 @@ class Categorical(Head):
         torch.Size([2, 4])
     """
 
-    is_discrete = True
     per_channel_params = True
 
     def __init__(self, num_classes: int) -> None:
@@ -49,10 +49,10 @@ class Categorical(Head):
         return params.unflatten(-1, (-1, self.num_classes))  # (*N, C*K) -> (*N, C, K)
 
     @full_precision
-    def log_prob(self, params: torch.Tensor, value: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    def log_prob(self, params: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         logits = self._logits(params)  # (*N, C, K)
-        if temperature != 1.0:
-            logits = logits / temperature
+        if self.temperature != 1.0:
+            logits = logits / self.temperature
         # log softmax at the value only: the picked logit minus the log-normaliser (no (*N, C, K) output)
         shape = torch.broadcast_shapes(logits.shape[:-1], value.shape)
         index = value.expand(shape).unsqueeze(-1)  # (*N, C, 1)
@@ -60,15 +60,12 @@ class Categorical(Head):
         return (picked - torch.logsumexp(logits, dim=-1)).sum(-1)
 
     @full_precision
-    def sample_channel(
-        self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0
-    ) -> torch.Tensor:
+    def level_logits(self, params: torch.Tensor, prefix: torch.Tensor, channels: int) -> torch.Tensor:
+        # channel c's own block of logits (the network, not the head, couples the channels);
+        # one channel: the parameters themselves, without a reshape (the per-step fast path)
         logits = params if channels == 1 else self._logits(params)[..., prefix.shape[-1], :]  # (*N, K)
-        return gumbel_argmax(logits if temperature == 1.0 else logits / temperature)
+        return logits if self.temperature == 1.0 else logits / self.temperature
 
     @full_precision
-    def level_log_probs(
-        self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0
-    ) -> torch.Tensor:
-        # channel c's own block of logits (the network, not the head, couples the channels)
-        return torch.log_softmax(self._logits(params)[..., prefix.shape[-1], :] / temperature, dim=-1)
+    def sample_channel(self, params: torch.Tensor, prefix: torch.Tensor, channels: int) -> torch.Tensor:
+        return gumbel_argmax(self.level_logits(params, prefix, channels))

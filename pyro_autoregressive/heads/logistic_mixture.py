@@ -6,13 +6,13 @@ import torch
 import torch.nn.functional as F
 
 from ..checks import check_int
-from .base import full_precision, log1mexp
+from .base import DiscreteHead, full_precision, log1mexp
 from .mixture import CoupledMixture
 
 __all__ = ["DiscretizedLogisticMixture"]
 
 
-class DiscretizedLogisticMixture(CoupledMixture):
+class DiscretizedLogisticMixture(CoupledMixture, DiscreteHead):
     r"""Mixture of discretized logistics over ``0..K-1`` (Salimans et al. 2017).
 
     Values are mapped to bin centres :math:`\tilde x = 2x/(K-1) - 1` in ``[-1, 1]``
@@ -39,8 +39,6 @@ class DiscretizedLogisticMixture(CoupledMixture):
         Discretized Logistic Mixture Likelihood and Other Modifications. ICLR 2017.
         https://arxiv.org/abs/1701.05517
     """
-
-    is_discrete = True
 
     def __init__(self, num_components: int, num_classes: int = 256) -> None:
         super().__init__(num_components)
@@ -79,10 +77,8 @@ class DiscretizedLogisticMixture(CoupledMixture):
         return level.clamp(-1, self.num_classes).long().clamp(0, self.num_classes - 1)
 
     @full_precision
-    def level_log_probs(
-        self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0
-    ) -> torch.Tensor:
-        r"""The bin log-probabilities ``(*N, K)`` of channel ``c`` given channels ``< c``.
+    def level_logits(self, params: torch.Tensor, prefix: torch.Tensor, channels: int) -> torch.Tensor:
+        r"""The bin log-probabilities ``(*N, K)`` of channel ``c`` given channels ``< c`` (normalised).
 
         .. math:: p(x_c = k \mid x_{<c}) = \sum_m p(m \mid x_{<c})\, f_{c,m}(k;\ \mu_{c,m}(x_{<c}), s_{c,m}),
 
@@ -90,7 +86,7 @@ class DiscretizedLogisticMixture(CoupledMixture):
         it) weighting every component's mass on every bin.
         """
         c = prefix.shape[-1]
-        p = self._unpack(params, channels, temperature)
+        p = self._unpack(params, channels)
         loc = self._coupled_loc(p, self._scaled(prefix, params.dtype))  # (*N, c+1, M)
         log_scale = p.log_scale[..., : c + 1, :]
         evidence = self._component_log_prob(prefix.unsqueeze(-1), loc[..., :c, :], log_scale[..., :c, :])

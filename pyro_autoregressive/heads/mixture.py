@@ -46,7 +46,6 @@ class CoupledMixture(Head, abstract=True):
     after it, in :meth:`~pyro_autoregressive.heads.Head.log_prob` and in sampling alike.
     """
 
-    is_discrete = False
     #: lower bound of the log-scales before tempering (PixelCNN++ uses -7)
     min_log_scale: float = -7.0
     #: upper bound of the log-scales after tempering (a scale of ``e^80`` times any noise a draw
@@ -104,17 +103,18 @@ class CoupledMixture(Head, abstract=True):
         """Per-channel component CDF (continuous heads)."""
         raise NotImplementedError(f"channel_cdf: {type(self).__name__} has no continuous CDF")
 
-    def _unpack(self, params: torch.Tensor, channels: int, temperature: float) -> MixtureParams:
+    def _unpack(self, params: torch.Tensor, channels: int) -> MixtureParams:
         m = self.num_components
         num_weights = m * int(self._has_weights)
         num_pairs = channels * (channels - 1) // 2
         sizes = [num_weights, channels * m, channels * m, num_pairs * m]
         logits, loc, log_scale, coef = params.split(sizes, dim=-1)
         if self._has_weights:
-            log_weights = F.log_softmax(logits / temperature, dim=-1)
+            log_weights = F.log_softmax(logits / self.temperature, dim=-1)
         else:
             log_weights = params.new_zeros(params.shape[:-1] + (1,))
-        log_scale = (log_scale.clamp(min=self.min_log_scale) + math.log(temperature)).clamp(max=self.max_log_scale)
+        log_scale = log_scale.clamp(min=self.min_log_scale) + math.log(self.temperature)
+        log_scale = log_scale.clamp(max=self.max_log_scale)
         return MixtureParams(
             log_weights,
             loc.unflatten(-1, (channels, m)),
@@ -135,21 +135,19 @@ class CoupledMixture(Head, abstract=True):
         shift = torch.einsum("...ckm,...k->...cm", matrix, scaled[..., : used - 1])
         return p.loc[..., :used, :] + shift
 
-    def _component_terms(
-        self, params: torch.Tensor, value: torch.Tensor, temperature: float
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _component_terms(self, params: torch.Tensor, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mixture log-weights ``(*N, M)`` and per-channel component log-densities ``(*N, C, M)`` of ``value``."""
-        p = self._unpack(params, value.shape[-1], temperature)
+        p = self._unpack(params, value.shape[-1])
         loc = self._coupled_loc(p, self._scaled(value, params.dtype)[..., :-1])  # (*N, C, M)
         return p.log_weights, self._component_log_prob(value.unsqueeze(-1), loc, p.log_scale)
 
     @full_precision
-    def log_prob(self, params: torch.Tensor, value: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-        log_weights, per_channel = self._component_terms(params, value, temperature)
+    def log_prob(self, params: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        log_weights, per_channel = self._component_terms(params, value)
         return torch.logsumexp(log_weights + per_channel.sum(-2), dim=-1)
 
     @full_precision
-    def channel_log_prob(self, params: torch.Tensor, value: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    def channel_log_prob(self, params: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         r"""Per-channel conditional log-densities ``(*N, C)`` of a step's values ``(*N, C)``.
 
         Entry ``c`` is :math:`\log p(x_c \mid x_{<c})`, the chain rule's factor of
@@ -163,19 +161,14 @@ class CoupledMixture(Head, abstract=True):
         :math:`x_c` for every prefix, which is how a multi-channel step's
         normalisation is checked one channel at a time.
         """
-        log_weights, per_channel = self._component_terms(params, value, temperature)  # (*N, M), (*N, C, M)
+        log_weights, per_channel = self._component_terms(params, value)  # (*N, M), (*N, C, M)
         running = torch.logsumexp(log_weights.unsqueeze(-2) + per_channel.cumsum(-2), dim=-1)  # (*N, C)
         # log p(x_<0) = logsumexp(log_weights) = 0: the weights are normalised
         return torch.diff(running, dim=-1, prepend=running.new_zeros(running.shape[:-1] + (1,)))
 
     @full_precision
     def channel_cdf(
-        self,
-        params: torch.Tensor,
-        prefix: torch.Tensor,
-        value: torch.Tensor,
-        channels: int,
-        temperature: float = 1.0,
+        self, params: torch.Tensor, prefix: torch.Tensor, value: torch.Tensor, channels: int
     ) -> torch.Tensor:
         """``P(X_c <= value | channels < c = prefix)`` for ``c = prefix.shape[-1]``; ``(*N,)``.
 
@@ -184,7 +177,7 @@ class CoupledMixture(Head, abstract=True):
         (probability integral transform) of samples and for calibration checks.
         """
         c = prefix.shape[-1]
-        p = self._unpack(params, channels, temperature)
+        p = self._unpack(params, channels)
         loc = self._coupled_loc(p, self._scaled(prefix, params.dtype))  # (*N, c+1, M)
         log_scale = p.log_scale[..., : c + 1, :]
         evidence = self._component_log_prob(prefix.unsqueeze(-1), loc[..., :c, :], log_scale[..., :c, :])
@@ -193,11 +186,9 @@ class CoupledMixture(Head, abstract=True):
         return (weights * cdf).sum(-1)
 
     @full_precision
-    def sample_channel(
-        self, params: torch.Tensor, prefix: torch.Tensor, channels: int, temperature: float = 1.0
-    ) -> torch.Tensor:
+    def sample_channel(self, params: torch.Tensor, prefix: torch.Tensor, channels: int) -> torch.Tensor:
         c = prefix.shape[-1]
-        p = self._unpack(params, channels, temperature)
+        p = self._unpack(params, channels)
         loc = self._coupled_loc(p, self._scaled(prefix, params.dtype))  # (*N, c+1, M)
         log_scale = p.log_scale[..., : c + 1, :]
         if self._has_weights:

@@ -6,12 +6,13 @@ import math
 
 import torch
 
+from .base import ContinuousHead
 from .mixture import CoupledMixture
 
 __all__ = ["NormalMixture"]
 
 
-class NormalMixture(CoupledMixture):
+class NormalMixture(CoupledMixture, ContinuousHead):
     r"""Mixture of ``M`` Gaussians per step for real values.
 
     .. math::

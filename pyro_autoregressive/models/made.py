@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checks import check_bool, check_int
-from ..heads import Head
+from ..heads import DiscreteHead, Head
 from ..layout import PermutedLayout, StepLayout
 from ..model import AutoregressiveModel
 from ..nn.masked_linear import MaskedLinear, made_masks
@@ -71,7 +71,7 @@ class MADE(AutoregressiveModel):
         if isinstance(hidden_sizes, (str, bytes)) or not isinstance(hidden_sizes, Sequence):
             raise TypeError(f"hidden_sizes: expected a sequence of ints >= 1, got {type(hidden_sizes).__name__}")
         hidden_sizes = tuple(check_int(f"hidden_sizes[{k}]", h, 1) for k, h in enumerate(hidden_sizes))
-        if one_hot and not head.is_discrete:
+        if one_hot and not isinstance(head, DiscreteHead):
             raise ValueError(f"one_hot: needs a discrete head, got {head!r}")
         if order is None:
             order = list(range(event_size))
@@ -116,7 +116,7 @@ class MADE(AutoregressiveModel):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         if self.one_hot:
-            assert self.head.num_classes is not None
+            assert isinstance(self.head, DiscreteHead), "checked in __init__"
             return F.one_hot(x, self.head.num_classes).to(self.dtype)  # (N, D, K)
         return super().embed(x)  # (N, D, 1)
 

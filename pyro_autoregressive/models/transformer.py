@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checks import check_fraction, check_image_shape, check_int
-from ..heads import Head
+from ..heads import DiscreteHead, Head
 from ..layout import ImageLayout, SequenceLayout, StepLayout
 from ..model import AutoregressiveModel
 from ..nn.attention import TransformerBlock
@@ -199,8 +199,7 @@ class Transformer(AutoregressiveModel):
         self.channels = channels
         self.d_model = d_model
 
-        self.num_features = head.num_classes if head.is_discrete else 1  # F per channel
-        assert self.num_features is not None
+        self.num_features = head.num_classes if isinstance(head, DiscreteHead) else 1  # F per channel
         num_params = head.num_params(channels)
         self.couples_channels = head.per_channel_params and channels > 1
         self.token_embedding = nn.Linear(channels * self.num_features, d_model, bias=False)
@@ -216,7 +215,7 @@ class Transformer(AutoregressiveModel):
         self.output = nn.Linear(d_model, num_params)
         self.coupling = None
         if self.couples_channels:
-            assert head.num_classes is not None
+            assert isinstance(head, DiscreteHead), "only discrete heads have per-channel parameters"
             self.coupling = ChannelCoupling(
                 channels, head.num_classes, num_params // channels, d_model, coupling_hidden
             )
@@ -358,9 +357,10 @@ class Transformer(AutoregressiveModel):
         """
         C = values.shape[-1]
         weight = self.token_embedding.weight.t()  # (C*F, D), channel-major rows
-        if self.head.is_discrete and C == 1:
+        discrete = isinstance(self.head, DiscreteHead)
+        if discrete and C == 1:
             features = F.embedding(values, weight)  # (*, 1, D)
-        elif self.head.is_discrete:
+        elif discrete:
             offsets = torch.arange(C, device=values.device) * self.num_features  # (C,)
             features = F.embedding(values + offsets, weight)  # (*, C, D)
         else:

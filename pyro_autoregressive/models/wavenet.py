@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checks import check_bool, check_int
-from ..heads import Head
+from ..heads import DiscreteHead, Head
 from ..layout import SequenceLayout, StepLayout
 from ..model import AutoregressiveModel
 from ..nn.causal_conv import CausalConv1d, ConvQueue, shift_right
@@ -145,7 +145,7 @@ class WaveNet(AutoregressiveModel):
         self.num_stacks = check_int("num_stacks", num_stacks, 1)
         self.kernel_size = check_int("kernel_size", kernel_size, 2)
         self.hop_length = check_int("hop_length", hop_length, 1)
-        if one_hot and not head.is_discrete:
+        if one_hot and not isinstance(head, DiscreteHead):
             raise ValueError(f"one_hot: needs a discrete head, got {head!r}")
         self.one_hot = check_bool("one_hot", one_hot)
 
