@@ -1,4 +1,4 @@
-"""The how-to guides (docs/guides/*.md) and the getting-started page run as written.
+"""The how-to guides (docs/guides/*.md), the getting-started page and the generation page run as written.
 
 Each page's ```python blocks are extracted and executed in order, in one namespace, in a
 temporary directory (the files a guide writes land there): one test per page. The
@@ -20,7 +20,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 GUIDES = DOCS / "guides"
 PAGES = sorted(path.name for path in GUIDES.glob("*.md") if path.name != "index.md")
 #: every page whose code runs, relative to docs/
-RUNNABLE = ["getting_started.md", *(f"guides/{page}" for page in PAGES)]
+RUNNABLE = ["getting_started.md", "generation.md", *(f"guides/{page}" for page in PAGES)]
 
 
 def python_blocks(page: str) -> list[str]:
