@@ -68,4 +68,6 @@ class Categorical(DiscreteHead):
 
     @full_precision
     def sample_channel(self, params: torch.Tensor, prefix: torch.Tensor, channels: int) -> torch.Tensor:
-        return gumbel_argmax(self.level_logits(params, prefix, channels))
+        # level_logits without its own upcast: this runs once per step of every unfiltered draw
+        logits = params if channels == 1 else self._logits(params)[..., prefix.shape[-1], :]  # (*N, K)
+        return gumbel_argmax(logits if self.temperature == 1.0 else logits / self.temperature)
