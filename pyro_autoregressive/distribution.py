@@ -227,9 +227,16 @@ class AutoregressiveDistribution(TorchDistribution):
             terms = torch.where(after, padding, terms)
         if self.filters and self._validate_args and bool(torch.isneginf(terms).any()):
             step = int(torch.isneginf(terms).nonzero()[0, 1])
+            rounding = ""
+            if params.dtype in (torch.bfloat16, torch.float16):
+                rounding = (
+                    f"; the network ran in {params.dtype}, where the cached sampler's conditionals differ from this "
+                    "parallel pass's by rounding, so a level at a filter's threshold can fall on either side: draw "
+                    "and score filtered samples in float32"
+                )
             raise ValueError(
                 f"value: outside the support of the filtered distribution ({self._filters_repr()}): step {step} "
-                "holds a value the filters truncate (probability 0)"
+                f"holds a value the filters truncate (probability 0){rounding}"
             )
         terms = terms.reshape(shape_used + terms.shape[-1:])
         if outside is not None:

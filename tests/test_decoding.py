@@ -144,6 +144,19 @@ def test_validation_rejects_values_outside_the_truncation(case: Case, device):
         f.log_prob(other)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_low_precision_truncation_error_says_why(dtype):
+    """In bfloat16 the cached sampler and the parallel pass round differently: the error says so (float32: not)."""
+    torch.manual_seed(0)
+    model = par.Transformer(Categorical(4), max_length=3, d_model=8, num_heads=2, num_layers=1).eval().to(dtype)
+    f = model.condition().top_k(1)
+    x = f.sample()
+    other = (x + 1) % 4  # every step off the argmax
+    with pytest.raises(ValueError, match="outside the support of the filtered distribution") as error:
+        f.log_prob(other)
+    assert ("ran in torch.bfloat16" in str(error.value)) == (dtype == torch.bfloat16)
+
+
 # -- greedy -----------------------------------------------------------------------------------------
 
 

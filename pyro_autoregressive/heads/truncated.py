@@ -86,8 +86,8 @@ class Truncated(DiscreteHead, abstract=True):
         assert total is not None, "a step has at least one channel"
         return total
 
-    @full_precision
     def sample_channel(self, params: torch.Tensor, prefix: torch.Tensor, channels: int) -> torch.Tensor:
+        # base.level_logits upcasts (full_precision); the filters and the draw run on its float32 result
         logits = self.level_logits(params, prefix, channels)
         if self._degenerate:  # one level kept: no random numbers
             return logits.argmax(-1)
