@@ -40,3 +40,11 @@ def test_run_all_writes_the_report_with_every_family(tmp_path, capsys):
         assert (family, "sampling") in kinds and (family, "log_prob") in kinds, family
     assert {"GatedPixelCNN", "Transformer", "WaveNet"} <= {model for model, kind in kinds if kind == "memory"}
     assert "x** (" in text  # ratios were written
+
+
+def test_filter_rounding_counts_every_dtype_and_filter(capsys):
+    load_script("benchmarks/filter_rounding.py").main(num_samples=20)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "rows scoring -inf" in line]
+    assert len(lines) == 9
+    assert all(line.endswith("of 20") for line in lines)
+    assert all(" 0 of 20" in line for line in lines if line.startswith("float32"))
