@@ -21,6 +21,7 @@ from .distribution_checks import (
     value_float_dtype,
 )
 from .heads import DiscreteHead, Head, Truncated
+from .heads.base import TEMPERATURE_RANGE
 from .layout import StepLayout
 from .sampling import NaiveState, ancestral_sample
 from .supports import PaddedSupport, PrefixedSupport, carries_prefix, describe_steps, prefix_mask
@@ -29,10 +30,6 @@ if TYPE_CHECKING:
     from .model import AutoregressiveModel
 
 __all__ = ["TEMPERATURE_RANGE", "AutoregressiveDistribution"]
-
-#: the temperatures (the product of every ``temper``) at which ``log_prob``, its gradient and
-#: samples stay finite in float32 for head parameters and values up to 1e4 in size
-TEMPERATURE_RANGE: tuple[float, float] = (1e-6, 1e6)
 
 
 class AutoregressiveDistribution(TorchDistribution):
@@ -299,7 +296,7 @@ class AutoregressiveDistribution(TorchDistribution):
         by it and component scales multiplied by it. ``log_prob`` of the result
         is exact for the tempered distribution. ``temper(1.0)`` equals ``self``.
         Tempering an already tempered distribution multiplies the temperatures;
-        the product must lie in :data:`~pyro_autoregressive.distribution.TEMPERATURE_RANGE` (``[1e-6, 1e6]``), where
+        the product must lie in :data:`~pyro_autoregressive.heads.base.TEMPERATURE_RANGE` (``[1e-6, 1e6]``), where
         results stay finite: beyond it logits divided by it overflow and scales
         multiplied by it underflow.
         """
@@ -309,13 +306,6 @@ class AutoregressiveDistribution(TorchDistribution):
             )
         if isinstance(temperature, torch.Tensor) or not math.isfinite(temperature) or temperature <= 0:
             raise ValueError(f"temperature: expected a finite float > 0, got {temperature!r}")
-        product = self.temperature * float(temperature)
-        low, high = TEMPERATURE_RANGE
-        if not low <= product <= high:
-            raise ValueError(
-                f"temperature: expected the tempered temperature ({self.temperature:g} x {float(temperature):g} = "
-                f"{product:g}) in [{low:g}, {high:g}], where log_prob, its gradient and samples stay finite"
-            )
         new = self._copy()
         new.head = self.head.tempered(float(temperature))
         return new

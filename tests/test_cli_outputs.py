@@ -248,6 +248,14 @@ def test_info_of_a_bare_model(tmp_path, capsys):
     assert info["event_shape"] == [12] and info["config"]["residual_channels"] == 2
 
 
+@pytest.mark.parametrize("command", ["info", "sample", "evaluate"])
+def test_a_bare_model_over_real_values_is_refused(tmp_path, capsys, command):
+    """The command line reads and writes levels: a continuous head is one clear error, not made-up "levels"."""
+    par.save(par.MADE(4, par.heads.NormalMixture(2), hidden_sizes=(4,)), tmp_path / "real")
+    message = run_error([command, str(tmp_path / "real")], capsys)
+    assert "models over levels" in message and "NormalMixture" in message
+
+
 # -- the command line itself ----------------------------------------------------------------------------
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 
+import pyro
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pyro_autoregressive as par
-from pyro_autoregressive.decoding import MinP, TopK, TopP, filter_logits
+from pyro_autoregressive.decoding import MinP, TopK, TopP
 from pyro_autoregressive.heads import (
     Bernoulli,
     Categorical,
@@ -82,9 +83,38 @@ def test_truncated_flattens_and_tempers_its_base():
     # the temperature applies before the filters, whatever the order of the calls
     late = nested.tempered(0.3)
     assert late == Truncated(base.tempered(0.3), nested.filters) and late.temperature == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("f", [TopP(0.6), MinP(0.5)], ids=str)
+def test_the_temperature_applies_before_the_filters(f):
+    """On logits where the two orders keep different levels: the tempered conditional is the one truncated."""
     params = torch.log(torch.tensor([[0.05, 0.15, 0.2, 0.25, 0.35]], dtype=torch.float64))
-    expected = filter_logits(params / 0.3, nested.filters).log_softmax(-1)
-    torch.testing.assert_close(late.level_log_probs(params, params.new_zeros(1, 0).long(), 1), expected)
+    no_prefix = params.new_zeros(1, 0).long()
+    tempered_first = torch.isfinite(f.apply(params / 0.3))
+    filtered_first = torch.isfinite(f.apply(params))
+    assert not torch.equal(tempered_first, filtered_first)  # the example tells the orders apart
+    for head in (Truncated(Categorical(5), (f,)).tempered(0.3), Truncated(Categorical(5).tempered(0.3), (f,))):
+        log_probs = head.level_log_probs(params, no_prefix, 1)
+        assert torch.equal(torch.isfinite(log_probs), tempered_first)
+        torch.testing.assert_close(log_probs, torch.log_softmax(f.apply(params / 0.3), -1))
+    model = par.Transformer(Categorical(5), max_length=1, d_model=8, num_heads=2, num_layers=1).double().eval()
+    with torch.no_grad():
+        model.output.weight.zero_()
+        model.output.bias.copy_(params[0])  # the one conditional is softmax(params)
+    d = model.condition()
+    call = {TopP: d.top_p, MinP: d.min_p}[type(f)]
+    x = torch.arange(5)[:, None]
+    for late in (call(f.p).temper(0.3), d.temper(0.3).top_p(f.p) if isinstance(f, TopP) else d.temper(0.3).min_p(f.p)):
+        with pyro.validation_enabled(False):
+            torch.testing.assert_close(late.log_prob(x), torch.log_softmax(f.apply(params / 0.3), -1)[0])
+
+
+def test_tempering_is_kept_in_range():
+    with pytest.raises(ValueError, match=r"temperature: expected the tempered temperature .* in \[1e-06, 1e\+06\]"):
+        Categorical(4).tempered(1e-4).tempered(1e-4)
+    with pytest.raises(ValueError, match="temperature"):
+        Categorical(4).tempered(1e-200)
+    assert Categorical(4).tempered(1e-3).tempered(1e-3).temperature == pytest.approx(1e-6)
 
 
 def test_the_distribution_holds_one_transformed_head():

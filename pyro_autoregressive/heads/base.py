@@ -23,6 +23,7 @@ from ..config import Registry, record_arguments, recorded_config
 
 __all__ = [
     "HEAD_REGISTRY",
+    "TEMPERATURE_RANGE",
     "ContinuousHead",
     "DiscreteHead",
     "Head",
@@ -76,6 +77,10 @@ def full_precision(method: _Method) -> _Method:
 
     return wrapper  # type: ignore[return-value]
 
+
+#: the temperatures (the product of every tempering) at which ``log_prob``, its gradient and samples
+#: stay finite in float32 for head parameters and values up to 1e4 in size
+TEMPERATURE_RANGE: tuple[float, float] = (1e-6, 1e6)
 
 #: head classes by :func:`~pyro_autoregressive.config.registry_name` (nothing is executed from a file)
 HEAD_REGISTRY: Registry[Head] = Registry("head")
@@ -148,14 +153,25 @@ class Head(ABC):
         """A copy of this head whose every conditional is tempered by ``temperature`` (multiplying :attr:`temperature`).
 
         Tempering is exact and normalised: logits are divided by it, and mixture
-        component scales multiplied by it (each head says how). The copy is a
-        transform of the model's head for decoding: it cannot be saved
-        (:meth:`config` refuses).
+        component scales multiplied by it (each head says how; a new head must
+        apply :attr:`temperature` in every method). The copy is a transform of
+        the model's head for decoding: it cannot be saved (:meth:`config` refuses).
 
-        :raises ValueError: if ``temperature`` is not a finite float ``> 0``.
+        :raises ValueError: if ``temperature`` is not a finite float ``> 0``, or
+            the product of the temperatures is outside :data:`~pyro_autoregressive.heads.base.TEMPERATURE_RANGE`
+            (``[1e-6, 1e6]``), beyond which logits divided by it overflow and
+            scales multiplied by it underflow.
         """
+        factor = check_positive("temperature", temperature)
+        product = self.temperature * factor
+        low, high = TEMPERATURE_RANGE
+        if not low <= product <= high:
+            raise ValueError(
+                f"temperature: expected the tempered temperature ({self.temperature:g} x {factor:g} = {product:g}) "
+                f"in [{low:g}, {high:g}], where log_prob, its gradient and samples stay finite"
+            )
         new = copy.copy(self)
-        new.temperature = self.temperature * check_positive("temperature", temperature)
+        new.temperature = product
         return new
 
     def neutral_params(self, channels: int, spread: float = 0.0) -> torch.Tensor:
@@ -188,7 +204,7 @@ class Head(ABC):
             )
         return recorded_config(self)
 
-    def sample(self, params: torch.Tensor, channels: int, dtype: torch.dtype | None = None) -> torch.Tensor:
+    def sample(self, params: torch.Tensor, channels: int, *, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Draw all ``channels`` values of a step, ``(*N, C)``, channel after channel.
 
         :param dtype: the values' dtype (default: :meth:`value_dtype` of the
@@ -232,7 +248,9 @@ class DiscreteHead(Head, abstract=True):
     Every channel's conditional can be listed level by level
     (:meth:`level_logits`): decoding filters (``top_k``, ``top_p``, ``min_p``)
     truncate it and greedy decoding takes its argmax. Values are ``torch.long``;
-    the network reads them rescaled to ``[-1, 1]``.
+    the network reads them rescaled to ``[-1, 1]``. A subclass applies
+    :attr:`~Head.temperature` in :meth:`~Head.log_prob`, :meth:`level_logits` and
+    its own sampler alike (``tests/test_heads.py`` checks the built-in heads).
     """
 
     #: the number of levels ``K`` of every channel
