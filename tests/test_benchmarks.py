@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyro
 import pytest
 import torch
 
@@ -44,6 +45,7 @@ def test_run_all_writes_the_report_with_every_family(tmp_path, capsys):
 
 def test_filter_rounding_counts_every_dtype_and_filter(capsys):
     load_script("benchmarks/filter_rounding.py").main(num_samples=20)
+    assert pyro.distributions.is_validation_enabled()  # left as it was
     lines = [line for line in capsys.readouterr().out.splitlines() if "rows scoring -inf" in line]
     assert len(lines) == 9
     assert all(line.endswith("of 20") for line in lines)
