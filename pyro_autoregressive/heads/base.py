@@ -271,7 +271,22 @@ class DiscreteHead(Head, abstract=True):
         return torch.log_softmax(self.level_logits(params, prefix, channels), dim=-1)
 
     @full_precision
+    def log_prob(self, params: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        """The sum over the step's channels of each one's :meth:`level_log_probs` at its value, given the channels
+        before it (the chain rule inside the step); a head with a closed form overrides it."""
+        total = None
+        for c in range(value.shape[-1]):
+            log_probs = self.level_log_probs(params, value[..., :c], value.shape[-1])  # (*N, K)
+            shape = torch.broadcast_shapes(log_probs.shape[:-1], value.shape[:-1])
+            index = value[..., c].expand(shape).unsqueeze(-1)
+            picked = log_probs.expand(shape + log_probs.shape[-1:]).gather(-1, index).squeeze(-1)
+            total = picked if total is None else total + picked
+        assert total is not None, "a step has at least one channel"
+        return total
+
+    @full_precision
     def sample_channel(self, params: torch.Tensor, prefix: torch.Tensor, channels: int) -> torch.Tensor:
+        """Channel ``c``'s level, drawn from :meth:`level_logits` by the Gumbel-max trick."""
         return gumbel_argmax(self.level_logits(params, prefix, channels))
 
     @property

@@ -39,23 +39,23 @@ class Bernoulli(DiscreteHead):
         check_no_spread(self, spread)
         return torch.zeros(self.num_params(check_int("channels", channels, 1)), dtype=torch.float64)
 
-    def _logits(self, params: torch.Tensor) -> torch.Tensor:
+    def _tempered_logits(self, params: torch.Tensor) -> torch.Tensor:
         return params if self.temperature == 1.0 else params / self.temperature
 
     @full_precision
     def log_prob(self, params: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-        logits = self._logits(params)
+        logits = self._tempered_logits(params)
         return (value.to(params.dtype) * logits - F.softplus(logits)).sum(-1)
 
     @full_precision
     def sample_channel(self, params: torch.Tensor, prefix: torch.Tensor, channels: int) -> torch.Tensor:
-        logits = self._logits(params[..., prefix.shape[-1]])
+        logits = self._tempered_logits(params[..., prefix.shape[-1]])
         uniform = torch.rand(logits.shape, dtype=logits.dtype, device=logits.device)
         # u < sigmoid(l)  <=>  log(u) < logsigmoid(l): no overflow for any logit
         return (torch.log(uniform) < F.logsigmoid(logits)).long()
 
     @full_precision
     def level_logits(self, params: torch.Tensor, prefix: torch.Tensor, channels: int) -> torch.Tensor:
-        logits = self._logits(params[..., prefix.shape[-1]])
+        logits = self._tempered_logits(params[..., prefix.shape[-1]])
         # levels 0 and 1: log p = -softplus(l) and l - softplus(l), up to the constant softplus(l)
         return torch.stack([torch.zeros_like(logits), logits], dim=-1)  # (*N, 2)

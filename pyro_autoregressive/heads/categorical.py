@@ -59,15 +59,19 @@ class Categorical(DiscreteHead):
         picked = logits.expand(shape + logits.shape[-1:]).gather(-1, index).squeeze(-1)  # (*N, C)
         return (picked - torch.logsumexp(logits, dim=-1)).sum(-1)
 
-    @full_precision
-    def level_logits(self, params: torch.Tensor, prefix: torch.Tensor, channels: int) -> torch.Tensor:
-        # channel c's own block of logits (the network, not the head, couples the channels);
-        # one channel: the parameters themselves, without a reshape (the per-step fast path)
+    def _channel_logits(self, params: torch.Tensor, prefix: torch.Tensor, channels: int) -> torch.Tensor:
+        """Channel ``c = prefix.shape[-1]``'s own block of logits, tempered; ``params`` already upcast.
+
+        The network, not the head, couples the channels. One channel: the
+        parameters themselves, without a reshape (the per-step fast path).
+        """
         logits = params if channels == 1 else self._logits(params)[..., prefix.shape[-1], :]  # (*N, K)
         return logits if self.temperature == 1.0 else logits / self.temperature
 
     @full_precision
+    def level_logits(self, params: torch.Tensor, prefix: torch.Tensor, channels: int) -> torch.Tensor:
+        return self._channel_logits(params, prefix, channels)
+
+    @full_precision
     def sample_channel(self, params: torch.Tensor, prefix: torch.Tensor, channels: int) -> torch.Tensor:
-        # level_logits without its own upcast: this runs once per step of every unfiltered draw
-        logits = params if channels == 1 else self._logits(params)[..., prefix.shape[-1], :]  # (*N, K)
-        return gumbel_argmax(logits if self.temperature == 1.0 else logits / self.temperature)
+        return gumbel_argmax(self._channel_logits(params, prefix, channels))  # one upcast per draw, not two

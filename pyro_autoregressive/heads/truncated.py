@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from ..decoding import Filter, filter_logits
-from .base import DiscreteHead, full_precision, gumbel_argmax
+from .base import DiscreteHead, gumbel_argmax
 
 __all__ = ["Truncated"]
 
@@ -20,9 +20,11 @@ class Truncated(DiscreteHead, abstract=True):
     where :math:`S_c` is the set of levels the filters keep from channel ``c``'s
     conditional (given the channels drawn before it): what
     :meth:`~pyro_autoregressive.AutoregressiveDistribution.top_k`, ``top_p`` and
-    ``min_p`` build. :meth:`log_prob` and :meth:`~pyro_autoregressive.heads.Head.sample_channel` apply the very
-    same filters to the very same logits, so the density is exact for the draws
-    (``-inf`` outside the truncated support). A degenerate filter (``top_k(1)``)
+    ``min_p`` build. Scoring (:meth:`DiscreteHead.log_prob
+    <pyro_autoregressive.heads.DiscreteHead.log_prob>`, the chain rule over the
+    channels' truncated conditionals) and drawing apply the very same filters to
+    the very same logits, so the density is exact for the draws (``-inf`` outside
+    the truncated support). A degenerate filter (``top_k(1)``)
     makes every conditional a point mass: the draw is the argmax and no random
     numbers are drawn.
 
@@ -72,19 +74,6 @@ class Truncated(DiscreteHead, abstract=True):
 
     def level_logits(self, params: torch.Tensor, prefix: torch.Tensor, channels: int) -> torch.Tensor:
         return filter_logits(self.base.level_logits(params, prefix, channels), self.filters)
-
-    @full_precision
-    def log_prob(self, params: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-        """The sum over the step's channels of each one's truncated conditional, given the channels before it."""
-        total = None
-        for c in range(value.shape[-1]):
-            log_probs = self.level_log_probs(params, value[..., :c], value.shape[-1])  # (*N, K)
-            shape = torch.broadcast_shapes(log_probs.shape[:-1], value.shape[:-1])
-            index = value[..., c].expand(shape).unsqueeze(-1)
-            picked = log_probs.expand(shape + log_probs.shape[-1:]).gather(-1, index).squeeze(-1)
-            total = picked if total is None else total + picked
-        assert total is not None, "a step has at least one channel"
-        return total
 
     def sample_channel(self, params: torch.Tensor, prefix: torch.Tensor, channels: int) -> torch.Tensor:
         # base.level_logits upcasts (full_precision); the filters and the draw run on its float32 result
