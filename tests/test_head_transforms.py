@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pyro_autoregressive as par
-from pyro_autoregressive.decoding import MinP, TopK, TopP
+from pyro_autoregressive import decoding
+from pyro_autoregressive.decoding import MinP, TopK, TopP, filter_log_probs, filter_logits, sort_descending
 from pyro_autoregressive.heads import (
     Bernoulli,
     Categorical,
@@ -188,3 +189,58 @@ def test_filters_keep_what_their_definition_keeps(logits, f):
         assert ties or near_p, (logits, f, kept, expected)
     assert int(x.argmax()) in kept  # the most likely level is always kept
     assert all(math.isinf(v) for i, v in enumerate(f.apply(x).tolist()) if i not in kept)
+
+
+FILTERS = st.one_of(
+    st.integers(1, 13).map(TopK),
+    st.sampled_from([0.05, 0.3, 0.5, 0.9, 0.95, 1.0]).map(TopP),
+    st.sampled_from([0.01, 0.1, 0.5, 1.0]).map(MinP),
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    seed=st.integers(0, 2**16),
+    rows=st.integers(1, 3),
+    levels=st.integers(2, 12),
+    ties=st.booleans(),
+    dtype=st.sampled_from([torch.float32, torch.float64, torch.bfloat16]),
+    chain=st.lists(FILTERS, min_size=2, max_size=4),
+)
+def test_a_chain_is_its_filters_applied_one_after_another(seed, rows, levels, ties, dtype, chain):
+    # filter_logits sorts once and keeps the levels at or above the largest threshold; each filter must still
+    # see only the survivors of the ones before it (top_p renormalises over them), as if applied one by one
+    x = torch.randn(rows, levels, generator=torch.Generator().manual_seed(seed)) * 3
+    if ties:
+        x = x.round()
+    x = x.to(dtype)
+    one_by_one = x
+    for f in chain:
+        one_by_one = f.apply(one_by_one)
+    assert torch.equal(filter_logits(x, tuple(chain)), one_by_one)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_numpy_sort_gives_torch_sorts_values(dtype, monkeypatch):
+    # on CPU the filters sort with NumPy (faster), elsewhere with torch.sort: the same values, so a model
+    # filters alike on either device
+    x = torch.randn(5, 7, 300, dtype=dtype).round_(decimals=1)  # ties
+    x[0, 0, :5] = -math.inf
+    x = x.transpose(0, 1)  # not contiguous
+    expected = torch.sort(x, dim=-1, descending=True).values
+    assert torch.equal(sort_descending(x), expected)
+    assert torch.equal(sort_descending(x.requires_grad_()), expected)
+    assert sort_descending(x[:0]).shape == (0, 5, 300)
+    chain = (TopP(0.9), TopK(40), MinP(0.01))
+    with_numpy = filter_logits(x.detach(), chain)
+    monkeypatch.setattr(decoding, "_NUMPY_SORTED", ())
+    assert torch.equal(filter_logits(x.detach(), chain), with_numpy)
+
+
+def test_filtered_log_probs_keep_their_gradient():
+    x = torch.randn(3, 10, requires_grad=True)
+    log_q = filter_log_probs(x, (TopP(0.8), TopK(4)))
+    kept = torch.isfinite(log_q)
+    log_q[kept].sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert (x.grad[~kept] == 0).all() and (x.grad[kept] != 0).any()
