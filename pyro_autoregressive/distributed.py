@@ -129,11 +129,16 @@ def any_process(flag: bool, device: torch.device) -> bool:
     return bool(value.item())
 
 
+def _collective_device() -> torch.device:
+    """Where the process group's collectives take their tensors: this process's GPU under NCCL, else the CPU."""
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
 def all_gather(tensor: torch.Tensor) -> list[torch.Tensor]:
     """Every process's ``tensor`` (the same shape and dtype everywhere), on the CPU, in rank order."""
     if not active():
         return [tensor.cpu()]
-    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    device = _collective_device()
     local = tensor.to(device)
     gathered = [torch.empty_like(local) for _ in range(world_size())]
     dist.all_gather(gathered, local)
@@ -144,7 +149,7 @@ def broadcast_text(text: str | None) -> str | None:
     """Rank 0's ``text`` (or None) in every process (a verdict only rank 0 can reach, such as a refusal)."""
     if not active():
         return text
-    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    device = _collective_device()
     data = b"" if text is None else text.encode("utf-8")
     size = torch.tensor([len(data) if text is not None else -1], dtype=torch.long, device=device)
     dist.broadcast(size, src=0)

@@ -349,7 +349,7 @@ class AutoregressiveDistribution(TorchDistribution):
         """
         num_steps = check_num_steps(num_steps, self.layout.num_steps, self.model.device)
         # checked even with validation off (once, not per call): the prefix is fed to the network
-        self._validate_sample(value, check_prefix=False, padded_steps=0)
+        self._validate_sample(value, whole=False)
         event_dim = len(self.event_shape)
         batch_shape = torch.broadcast_shapes(value.shape[: value.dim() - event_dim], self.batch_shape)
         ragged = isinstance(num_steps, torch.Tensor)
@@ -365,7 +365,7 @@ class AutoregressiveDistribution(TorchDistribution):
             self._check_padding(value, num_steps)  # within each row's prompt: its later steps are ignored
         self._check_carries_prefix(value)  # agrees with a prefix fixed before
         if self.prefix is not None:
-            before = self.prefix.shape[-2] if self.prefix_lengths is None else self.prefix_lengths
+            before = self._fixed_steps
             if bool(torch.as_tensor(num_steps < before).any()):
                 raise ValueError(
                     f"num_steps: this distribution already fixes {describe_steps(before)} steps, got "
@@ -520,12 +520,13 @@ class AutoregressiveDistribution(TorchDistribution):
             state, self.head, prefix=prefix, prefix_lengths=prefix_lengths, stop_value=self.stop_value
         )
 
-    def _validate_sample(self, value: torch.Tensor, check_prefix: bool = True, padded_steps: int | None = None) -> None:
+    def _validate_sample(self, value: torch.Tensor, whole: bool = True) -> None:
         """Raise ``ValueError`` naming what was expected and what was received.
 
-        :param check_prefix: check that ``value`` carries the prefix (:meth:`condition_on_prefix`).
-        :param padded_steps: with a stop value, check the padding of the first
-            ``padded_steps`` steps only (a prompt's later steps are ignored).
+        :param whole: ``value`` is a whole value to score: with a stop value, check
+            its padding, and check that it carries the prefix
+            (:meth:`condition_on_prefix`). ``False`` for a prompt, whose checks
+            :meth:`condition_on_prefix` makes itself (within each row's own steps).
 
         Values are promoted as torch does: discrete heads take any integer dtype,
         ``bool`` and integer-valued floats; continuous heads any real dtype (the
@@ -568,9 +569,9 @@ class AutoregressiveDistribution(TorchDistribution):
                 )
         elif not torch.isfinite(value).all():
             raise ValueError("value: expected finite values, got NaN or inf")
-        if self.stop_value is not None:
-            self._check_padding(value, padded_steps)
-        if check_prefix:
+        if whole:
+            if self.stop_value is not None:
+                self._check_padding(value)
             self._check_carries_prefix(value)
 
     def _check_padding(self, value: torch.Tensor, padded_steps: int | torch.Tensor | None = None) -> None:
@@ -588,9 +589,15 @@ class AutoregressiveDistribution(TorchDistribution):
                 f"{self.stop_value} (the padding), got a sequence that goes on after its stop"
             )
 
+    @property
+    def _fixed_steps(self) -> int | torch.Tensor:
+        """The steps the prefix fixes (a prefix is set): ``n``, or each row's ``prefix_lengths``."""
+        assert self.prefix is not None
+        return self.prefix.shape[-2] if self.prefix_lengths is None else self.prefix_lengths
+
     def _check_carries_prefix(self, value: torch.Tensor) -> None:
         if self.prefix is not None and not carries_prefix(self.layout, value, self.prefix, self.prefix_lengths).all():
-            fixed = describe_steps(self.prefix.shape[-2] if self.prefix_lengths is None else self.prefix_lengths)
+            fixed = describe_steps(self._fixed_steps)
             raise ValueError(
                 f"value: this distribution fixes the first {fixed} steps (condition_on_prefix); "
                 f"got a value whose fixed steps differ"
@@ -606,6 +613,5 @@ class AutoregressiveDistribution(TorchDistribution):
         if self.stop_value is not None:
             parts.append(f"stop_value={self.stop_value}")
         if self.prefix is not None:
-            lengths = self.prefix_lengths
-            parts.append(f"prefix_steps={describe_steps(self.prefix.shape[-2] if lengths is None else lengths)}")
+            parts.append(f"prefix_steps={describe_steps(self._fixed_steps)}")
         return f"AutoregressiveDistribution({', '.join(parts)})"

@@ -144,16 +144,16 @@ class AutoregressiveModel(nn.Module, ConditionalDistribution):
         """
         layers = self.output_layers()
         params = self.head.neutral_params(self.layout().channels, spread)  # (P,)
-        for layer in layers:
-            layer.weight.zero_()
-            if layer.bias is not None:
-                layer.bias.zero_()
         bias = layers[0].bias
-        if bias is None or bias.numel() % params.numel():
+        if bias is None or bias.numel() % params.numel():  # checked before any weight changes
             raise ValueError(
                 f"output_layers: the first output layer of {type(self).__name__} needs a bias of P = "
                 f"{params.numel()} numbers per position, got {None if bias is None else tuple(bias.shape)}"
             )
+        for layer in layers:
+            layer.weight.zero_()
+            if layer.bias is not None:
+                layer.bias.zero_()
         bias.view(-1, params.numel()).copy_(params)  # every position's block
         return self
 

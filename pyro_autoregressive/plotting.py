@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import torch
 
+from .atomic import write_file_atomically
 from .training import EpochRecord
 
 __all__ = ["save_completion_grid", "save_image_grid", "save_loss_curves"]
@@ -90,11 +92,14 @@ def save_loss_curves(
 
 
 def _save(fig: Any, path: str | Path) -> Path:
-    """Write ``fig`` as a PNG at ``path`` (its folder made), close it, and return the path."""
+    """Write ``fig`` at ``path`` (its folder made; the format from the suffix, PNG without one), close it, and return
+    the path. The file is replaced atomically (:func:`~pyro_autoregressive.atomic.write_file_atomically`)."""
     import matplotlib.pyplot as plt
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    image = io.BytesIO()
+    fig.savefig(image, format=path.suffix[1:] or None, dpi=100, bbox_inches="tight")
     plt.close(fig)
+    write_file_atomically(path, image.getvalue())
     return path

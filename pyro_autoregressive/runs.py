@@ -176,16 +176,15 @@ def write_metrics(
         "val_nll": result.val_nll[best] if result.val_nll else None,
         "test_nll": test_nll,
         "test_bits_per_dim": None if test_nll is None else bits_per_dim(test_nll, dims),
-        "history": [{**vars(record), "epoch": record.epoch + 1} for record in result.history],
+        "history": [{**vars(record), "epoch": record.epoch + 1} for record in result.history],  # epochs from 1
     }
     write_file_atomically(out / METRICS_JSON, (json.dumps(metrics, indent=2) + "\n").encode())
     table = io.StringIO()
     writer = csv.DictWriter(table, _CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for record in result.history:
+    for record, entry in zip(result.history, metrics["history"], strict=True):
         tested = test_nll is not None and record.epoch == best
-        row = {**vars(record), "epoch": record.epoch + 1}
-        row |= {
+        row = entry | {
             "test_nll": test_nll if tested else None,
             "test_bits_per_dim": bits_per_dim(test_nll, dims) if tested else None,
         }
@@ -197,9 +196,7 @@ def write_loss_plot(out: Path, result: FitResult, title: str) -> None:
     """``loss.png``: the training and validation NLL per epoch in bits per dimension, the best epoch marked."""
     from .plotting import save_loss_curves
 
-    staging = out / f".saving-{LOSS_PLOT}"  # a name matplotlib reads the format from
-    save_loss_curves(result.history, staging, best_epoch=result.best_epoch, title=title)
-    os.replace(staging, out / LOSS_PLOT)
+    save_loss_curves(result.history, out / LOSS_PLOT, best_epoch=result.best_epoch, title=title)  # atomically
 
 
 def _writable(folder: Path) -> bool:

@@ -309,7 +309,7 @@ def fit(
     stop = _stop_reason(result, patience, max_seconds, started, device) if start else None
     last = start if stop else epochs
     bar = tqdm(
-        range(start, max(start, last)),
+        range(start, last),  # empty when stopped, or when the run has its epochs already
         initial=start,
         total=epochs,
         desc=f"training {type(model).__name__}",

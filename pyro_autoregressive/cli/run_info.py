@@ -20,12 +20,12 @@ from ..data import Split
 from ..heads import DiscreteHead
 from ..model import AutoregressiveModel
 from ..persistence import CONFIG_NAME, WEIGHTS_NAME, load
+from ..runs import CONFIG_NAME as RUN_CONFIG  # a run's record, its model directory and metrics in the run folder
+from ..runs import METRICS_JSON as METRICS
+from ..runs import MODEL as MODEL_DIR
 from .data_spec import DataSpec
 
 __all__ = ["MODEL_DIR", "RUN_CONFIG", "Run", "data_record", "find_model_dir", "open_run"]
-
-#: a run's model directory, and its record, inside the run folder
-MODEL_DIR, RUN_CONFIG, METRICS = "model", "config.json", "metrics.json"
 
 
 def _is_model_dir(path: Path) -> bool:

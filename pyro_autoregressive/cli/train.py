@@ -14,6 +14,7 @@ import torch
 from .. import distributed, runs
 from ..atomic import current_directory
 from ..baselines import independent_histogram_nll
+from ..checkpoints import STATE_NAME
 from ..persistence import save
 from ..training import LAST, PRECISIONS, fit, mean_nll
 from .data import add_data_flags, load_options, open_data, split_of, split_parts
@@ -209,7 +210,7 @@ def _interrupted(out: Path, epochs: int) -> str:
     again = f"continue with: pyro-autoregressive train --resume {os.fspath(out)}"
     last = out / runs.CHECKPOINTS / LAST
     try:
-        state = json.loads((current_directory(last) / "trainer.json").read_text())
+        state = json.loads((current_directory(last) / STATE_NAME).read_text())
         done = state["state"]["epoch"] + 1
     except (OSError, ValueError, KeyError, TypeError):
         return f"interrupted before the first epoch ended (no checkpoint yet); {again}"

@@ -77,10 +77,9 @@ class Truncated(DiscreteHead, abstract=True):
 
     def sample_channel(self, params: torch.Tensor, prefix: torch.Tensor, channels: int) -> torch.Tensor:
         # base.level_logits upcasts (full_precision); the filters and the draw run on its float32 result
-        logits = self.level_logits(params, prefix, channels)
-        if self._degenerate:  # one level kept: no random numbers
-            return logits.argmax(-1)
-        return gumbel_argmax(logits)  # the Gumbel-max trick needs no normalisation
+        if self._degenerate:  # one level kept, the first most likely (whatever the other filters): no random numbers
+            return self.base.level_logits(params, prefix, channels).argmax(-1)
+        return gumbel_argmax(self.level_logits(params, prefix, channels))  # the Gumbel-max trick needs no normalising
 
     def config(self) -> dict[str, Any]:
         """Refused: a truncated head is a decoding transform, not a model's head."""

@@ -133,7 +133,6 @@ class CausalSelfAttention(nn.Module):
         self.window = window
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.proj = nn.Linear(d_model, d_model)
-        self.resid_dropout = nn.Dropout(dropout)  # applied in self_attention; kept in the module tree
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, rotation: Rotation | None = None) -> torch.Tensor:
         """``x (B, T, d_model)`` to ``(B, T, d_model)``; new positions come after the cached ones."""
@@ -168,10 +167,8 @@ def transformer_block(
     module calls, no attribute look-ups through ``nn.Module``, nothing for
     dropout of ``p = 0``): one arithmetic for both.
     """
-    (ln1_w, ln1_b, ln1_eps), (qkv_w, qkv_b), (proj_w, proj_b), (ln2_w, ln2_b, ln2_eps), (w1, b1), (w2, b2), *rest = (
-        weights
-    )
-    num_heads, window, dropout_p = rest
+    (ln1_w, ln1_b, ln1_eps), (qkv_w, qkv_b), (proj_w, proj_b), (ln2_w, ln2_b, ln2_eps), (w1, b1), (w2, b2) = weights[:6]
+    num_heads, window, dropout_p = weights[6:]
     shape = (x.shape[-1],)
     h = F.layer_norm(x, shape, ln1_w, ln1_b, ln1_eps)
     x = x + self_attention(h, qkv_w, qkv_b, proj_w, proj_b, num_heads, window, dropout_p, cache, rotation)
