@@ -282,6 +282,15 @@ def test_missing_plotting_packages_are_said_at_parse_time(image_run, tmp_path, c
     run_ok(["sample", str(image_run), "--num", "2", "--out", str(tmp_path / "s.npy")], capsys)  # .npy needs none
 
 
+def test_a_text_run_needs_matplotlib_for_its_loss_curve_before_training(tmp_path, capsys, monkeypatch):
+    # samples.txt needs nothing, but every run writes loss.png: refused at parse time, not after training
+    without("matplotlib", monkeypatch)
+    monkeypatch.setattr(cli.train, "fit", lambda *a, **k: pytest.fail("trained without matplotlib"))
+    argv = ["train", "--data", str(text_file(tmp_path)), "--model", "transformer", "--out", str(tmp_path / "run")]
+    err = run_error(argv, capsys)
+    assert "argument --out: writing PNG files (the run's loss curve, loss.png) needs the optional package" in err
+
+
 def test_the_command_line_imports_no_plotting_package():
     code = "import sys, pyro_autoregressive.cli; print(sorted({'matplotlib', 'PIL', 'soundfile'} & set(sys.modules)))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"

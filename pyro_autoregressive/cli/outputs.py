@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..model import AutoregressiveModel
+from ..runs import LOSS_PLOT
 from ..training import bits_per_dim
 from .data import one_hot
 from .data_spec import DataSpec
@@ -81,12 +82,15 @@ RUN_FILES = {
 
 
 def check_run_outputs(kind: str) -> None:
-    """A :class:`FlagError` (naming ``--out``) if a package needed to write a run's samples of ``kind`` is missing."""
+    """A :class:`FlagError` (naming ``--out``) if a package needed to write a run of ``kind`` data is missing: for
+    its samples, or for the loss curve (``loss.png``) that every run writes."""
     for name in RUN_FILES[kind]:
         suffix = Path(name).suffix
         if suffix in NEEDS:
             module, purpose = NEEDS[suffix]
             require_module(module, "--out", f"{purpose} (the run's samples of {kind} data)")
+    module, purpose = NEEDS[Path(LOSS_PLOT).suffix]
+    require_module(module, "--out", f"{purpose} (the run's loss curve, {LOSS_PLOT})")
 
 
 def as_items(samples: torch.Tensor, spec: DataSpec) -> torch.Tensor:
